@@ -1,0 +1,23 @@
+"""Private scikit-learn names that sftfusion relies on, imported in one place.
+
+scikit-learn does not promise that these stay where they are. Keeping every such
+import here means a scikit-learn release that moves one breaks a single module.
+"""
+
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+)
+from sklearn.utils.metaestimators import _BaseComposition
+
+__all__ = [
+    "HasMethods",
+    "Interval",
+    "InvalidParameterError",
+    "StrOptions",
+    "_BaseComposition",
+    "_fit_context",
+]

@@ -1,0 +1,249 @@
+"""Ensemble members: validation of the member list, fitting, and their probabilities.
+
+Members receive X exactly as the caller passed it and y with its original labels.
+Their ``predict_proba`` columns follow their own ``classes_``; this module checks
+each member's output and places its columns at the positions of the ensemble's
+``classes_``.
+"""
+
+import time
+
+import numpy as np
+from sklearn.base import is_classifier
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import has_fit_parameter
+
+from sftfusion._backend import is_torch_tensor
+from sftfusion._validation import check_probabilities
+
+DROP = "drop"
+
+
+def describe(name: str, estimator: object) -> str:
+    """Return how messages name a member: ``member 'lr' (LogisticRegression)``."""
+    return f"member {name!r} ({type(estimator).__name__})"
+
+
+def validate_members(estimators: object, reserved: set[str]) -> list[int]:
+    """Check the ``(name, estimator)`` list and return the indices of active members.
+
+    Active members are those not set to ``"drop"``. ``reserved`` holds the
+    constructor parameter names, which a member name must not shadow because
+    ``set_params`` addresses members by name.
+    """
+    if not isinstance(estimators, list) or not estimators:
+        raise ValueError(
+            "The 'estimators' parameter must be a non-empty list of (name, "
+            f"estimator) tuples; got {estimators!r}."
+        )
+    for entry in estimators:
+        if not isinstance(entry, tuple | list) or len(entry) != 2:
+            raise ValueError(
+                "Each entry of 'estimators' must be a (name, estimator) tuple; got "
+                f"{entry!r}."
+            )
+        if not isinstance(entry[0], str):
+            raise ValueError(
+                f"Member names must be strings; got {entry[0]!r} in entry {entry!r}."
+            )
+
+    names = [name for name, _ in estimators]
+    for name in names:
+        if names.count(name) > 1:
+            raise ValueError(
+                f"Member names must be unique; {name!r} appears {names.count(name)} "
+                f"times in {names!r}. Rename one of them."
+            )
+        if "__" in name:
+            raise ValueError(
+                f"Member name {name!r} must not contain '__', which scikit-learn "
+                "uses to address nested parameters (member__param). Rename it."
+            )
+        if name in reserved:
+            raise ValueError(
+                f"Member name {name!r} is also a parameter of SFTClassifier, so "
+                "set_params could not tell them apart. Rename the member."
+            )
+
+    active = [index for index, (_, est) in enumerate(estimators) if not _is_drop(est)]
+    if not active:
+        raise ValueError(
+            f"All members are 'drop' in {names!r}; at least one member must be an "
+            "estimator."
+        )
+    for index in active:
+        name, estimator = estimators[index]
+        if not is_classifier(estimator):
+            raise ValueError(
+                f"The {describe(name, estimator)} is not a classifier; every member "
+                "must be a scikit-learn compatible classifier, or 'drop'."
+            )
+        if not hasattr(estimator, "predict_proba"):
+            raise ValueError(
+                f"The {describe(name, estimator)} has no predict_proba, which "
+                "softmax fusion needs. Wrap it in "
+                "sklearn.calibration.CalibratedClassifierCV, or enable its "
+                "probabilities (for example SVC(probability=True))."
+            )
+    return active
+
+
+def _is_drop(estimator: object) -> bool:
+    return isinstance(estimator, str) and estimator == DROP
+
+
+def sample_weight_params(name: str, estimator: object, sample_weight) -> dict:
+    """Return the fit keyword arguments that pass ``sample_weight`` to a member.
+
+    A Pipeline takes it through its final step (``laststep__sample_weight``).
+    A member that accepts neither form raises ValueError naming it.
+    """
+    if sample_weight is None:
+        return {}
+    if has_fit_parameter(estimator, "sample_weight"):
+        return {"sample_weight": sample_weight}
+    if isinstance(estimator, Pipeline):
+        step_name, final = estimator.steps[-1]
+        if final not in (None, "passthrough") and has_fit_parameter(
+            final, "sample_weight"
+        ):
+            return {f"{step_name}__sample_weight": sample_weight}
+    raise ValueError(
+        f"The {describe(name, estimator)} does not accept sample_weight in fit, so "
+        "the ensemble cannot be fitted with sample_weight. Drop that member, or "
+        "call fit without sample_weight."
+    )
+
+
+def call_member(name: str, estimator: object, method: str, *args, **kwargs):
+    """Call ``estimator.method(*args, **kwargs)``, naming the member if it raises.
+
+    The new exception has the original's type, so callers that catch ValueError
+    or TypeError still do, and it chains the original as its cause. An exception
+    type that cannot be built from a message alone is re-raised unchanged.
+    """
+    try:
+        return getattr(estimator, method)(*args, **kwargs)
+    except Exception as exc:
+        wrapped = _rename_exception(
+            exc, f"The {describe(name, estimator)} failed in {method}: {exc}"
+        )
+        if wrapped is None:
+            raise
+        raise wrapped from exc
+
+
+def _rename_exception(exc: Exception, message: str) -> Exception | None:
+    """Return an exception of ``exc``'s type with ``message``, or None if impossible."""
+    try:
+        return type(exc)(message)
+    except Exception:
+        return None
+
+
+def fit_member(estimator, X, y, fit_params, name, position, total, verbose):
+    """Fit one member and return it; with ``verbose``, print one timed line."""
+    start = time.perf_counter()
+    call_member(name, estimator, "fit", X, y, **fit_params)
+    if verbose:
+        elapsed = time.perf_counter() - start
+        message = f"({position} of {total}) Processing {name}"
+        print(format_progress("SFTClassifier", message, elapsed), flush=True)
+    return estimator
+
+
+def format_progress(source: str, message: str, seconds: float) -> str:
+    """Return a progress line in scikit-learn's layout, dots padding it to 70 columns.
+
+    For example ``[SFTClassifier] ....... (1 of 3) Processing lr, total=   0.1s``.
+    """
+    if seconds < 60:
+        duration = f"{seconds:5.1f}s"
+    else:
+        duration = f"{seconds / 60:4.1f}min"
+    head = f"[{source}] "
+    tail = f" {message}, total={duration}"
+    return head + "." * max(0, 70 - len(head) - len(tail)) + tail
+
+
+def column_positions(name: str, estimator: object, classes: np.ndarray) -> np.ndarray:
+    """Return, for each class of a fitted member, its column in ``classes``.
+
+    Raises ValueError if the member has no ``classes_`` or knows a class that the
+    ensemble does not.
+    """
+    member_classes = getattr(estimator, "classes_", None)
+    if member_classes is None:
+        raise ValueError(
+            f"The {describe(name, estimator)} has no classes_ after fit, so its "
+            "predict_proba columns cannot be matched to labels. Members must be "
+            "classifiers that set classes_."
+        )
+    member_classes = np.asarray(member_classes)
+    lookup = {label: column for column, label in enumerate(classes.tolist())}
+    unknown = [label for label in member_classes.tolist() if label not in lookup]
+    if unknown:
+        raise ValueError(
+            f"The {describe(name, estimator)} predicts classes {unknown!r} that are "
+            f"not among the ensemble's classes_ {classes.tolist()!r}. Fit every "
+            "member on labels from the same set."
+        )
+    return np.array([lookup[label] for label in member_classes.tolist()], dtype=np.intp)
+
+
+def collect_probabilities(names, estimators, positions, X, n_classes):
+    """Return the members' checked probabilities, stacked and aligned to ``classes_``.
+
+    Returns
+    -------
+    probas : ndarray of shape (n_members, n_samples, n_classes)
+        Member ``i``'s probability of ``classes_[c]`` at ``probas[i, :, c]``;
+        classes a member never saw get probability 0 from it.
+    """
+    stacked = None
+    for index, (name, estimator, columns) in enumerate(
+        zip(names, estimators, positions, strict=True)
+    ):
+        proba = call_member(name, estimator, "predict_proba", X)
+        proba = _as_member_table(name, estimator, proba, len(columns))
+        if stacked is None:
+            # float64, so that float32 and float64 members fuse at full precision.
+            stacked = np.zeros((len(names), proba.shape[0], n_classes))
+        check_probabilities(
+            proba,
+            source=describe(name, estimator),
+            n_samples=stacked.shape[1],
+            n_columns=len(columns),
+        )
+        if len(columns) == n_classes and np.array_equal(columns, np.arange(n_classes)):
+            stacked[index] = proba
+        else:
+            stacked[index][:, columns] = proba
+    return stacked
+
+
+def _as_member_table(name, estimator, proba, n_columns):
+    """Convert one member's predict_proba output to a 2-D floating numpy array.
+
+    pandas objects and tensors become arrays, and a 1-D output of a binary member
+    is read as the probability of its second class.
+    """
+    if is_torch_tensor(proba):
+        proba = proba.detach().cpu().numpy()
+    try:
+        proba = np.asarray(proba)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"The {describe(name, estimator)} returned {type(proba).__name__} from "
+            "predict_proba, which is not an array of numbers."
+        ) from exc
+    if proba.dtype.kind not in "fiub":
+        raise ValueError(
+            f"The {describe(name, estimator)} returned probabilities of dtype "
+            f"{proba.dtype}; they must be numbers."
+        )
+    if proba.dtype.kind != "f":
+        proba = proba.astype(np.float64)
+    if proba.ndim == 1 and n_columns == 2:
+        proba = np.column_stack([1 - proba, proba])
+    return proba

@@ -1,0 +1,142 @@
+"""Checks of the fusion parameters and of member probabilities.
+
+``softmax_fusion`` and ``SFTClassifier`` share these checks so that a bad
+temperature, weight vector or probability array gets the same message from both.
+"""
+
+import math
+from numbers import Real
+
+import numpy as np
+
+from sftfusion._backend import finfo, get_namespace
+
+
+def check_temperature(temperature: object) -> float:
+    """Return ``temperature`` as a float, raising ValueError unless it is in (0, inf].
+
+    ``float("inf")`` is valid: it turns softmax fusion into weighted soft voting.
+    """
+    valid = (
+        isinstance(temperature, Real)
+        and not isinstance(temperature, bool)
+        and not math.isnan(temperature)
+        and temperature > 0
+    )
+    if not valid:
+        raise ValueError(
+            "The 'temperature' parameter must be a positive float or "
+            f"float('inf'); got {temperature!r}. Use 1.0 for the plain softmax "
+            "fusion, or float('inf') for weighted soft voting."
+        )
+    return float(temperature)
+
+
+def check_weights(weights: object, n_entries: int, active: list[int]) -> np.ndarray:
+    """Return the prior weights of the ``active`` entries, normalised to sum to 1.
+
+    Parameters
+    ----------
+    weights : array-like of shape (n_entries,) or None
+        One non-negative weight per entry, dropped entries included. None means
+        uniform weights.
+    n_entries : int
+        Number of entries that ``weights`` must cover.
+    active : list of int
+        Indices of the entries that take part in the fusion.
+
+    Returns
+    -------
+    prior : ndarray of shape (len(active),)
+        The weights of the active entries divided by their sum.
+    """
+    if weights is None:
+        return np.full(len(active), 1.0 / len(active))
+
+    try:
+        values = np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"The 'weights' parameter must be an array of numbers; got {weights!r}."
+        ) from exc
+    if values.ndim != 1 or values.shape[0] != n_entries:
+        raise ValueError(
+            f"The 'weights' parameter must contain one weight per entry "
+            f"({n_entries} entries, dropped ones included); got {weights!r} "
+            f"with shape {values.shape}."
+        )
+    if not np.all(np.isfinite(values)):
+        raise ValueError(
+            f"The 'weights' parameter must contain finite numbers; got {weights!r}."
+        )
+    if np.any(values < 0):
+        raise ValueError(
+            f"The 'weights' parameter must be non-negative; got {weights!r}."
+        )
+
+    selected = values[active]
+    total = selected.sum()
+    if total <= 0:
+        raise ValueError(
+            "The 'weights' parameter must give at least one active member a "
+            f"positive weight; got {weights!r}, whose active entries are "
+            f"{selected.tolist()!r}."
+        )
+    return selected / total
+
+
+def row_sum_tolerance(eps: float) -> float:
+    """Return how far a row of probabilities may sum from 1, given the dtype's eps.
+
+    It is 1e-4 for float32 and float64, and wider for float16, whose rounding
+    alone moves a sum by more than that.
+    """
+    return max(1e-4, 50.0 * eps)
+
+
+def check_probabilities(proba, *, source: str, n_samples: int, n_columns: int):
+    """Raise ValueError unless ``proba`` is an (n_samples, n_columns) probability table.
+
+    The table must be finite and non-negative, and each row must sum to 1 within
+    :func:`row_sum_tolerance`. ``source`` names the producer in the message, for
+    example ``"member 'lr' (LogisticRegression)"``. numpy arrays and torch tensors
+    are both accepted.
+    """
+    shape = tuple(proba.shape)
+    if len(shape) != 2:
+        raise ValueError(
+            f"The probabilities of {source} must be a 2-D array of shape "
+            f"(n_samples, n_classes) = ({n_samples}, {n_columns}); got an array "
+            f"of shape {shape}."
+        )
+    if shape != (n_samples, n_columns):
+        raise ValueError(
+            f"The probabilities of {source} must have shape ({n_samples}, "
+            f"{n_columns}), one column per class the member knows; got {shape}."
+        )
+    if n_samples == 0:
+        return
+
+    xp = get_namespace(proba)
+    if not bool(xp.all(xp.isfinite(proba))):
+        raise ValueError(
+            f"The probabilities of {source} contain NaN or infinite values. Check "
+            "the member's input and training, or drop the member."
+        )
+    smallest = float(proba.min())
+    if smallest < 0:
+        raise ValueError(
+            f"The probabilities of {source} contain negative values (minimum "
+            f"{smallest!r}). The member may return scores or logits: wrap it in "
+            "sklearn.calibration.CalibratedClassifierCV, or apply a softmax."
+        )
+    deviation = xp.abs(proba.sum(-1) - 1)
+    worst = int(deviation.argmax())
+    eps = float(finfo(xp, proba.dtype).eps)
+    if float(deviation[worst]) > row_sum_tolerance(eps):
+        raise ValueError(
+            f"The rows of the probabilities of {source} must sum to 1; row {worst} "
+            f"sums to {float(proba[worst].sum())!r}. The member may return scores "
+            "or logits: wrap it in sklearn.calibration.CalibratedClassifierCV, or "
+            "apply a softmax."
+        )
