@@ -1,6 +1,6 @@
 """SFTClassifier: the scikit-learn meta-estimator around softmax fusion.
 
-This module holds the estimator's parameters and the order of the steps in fit and
+This module contains the estimator's parameters and the order of the steps in fit and
 predict. Member handling lives in ``_members`` and the numbers in ``_fusion``.
 """
 
@@ -108,7 +108,7 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
     >>> model.predict(X[:3])
     array([0, 0, 0])
     >>> model.predict_proba(X[:1]).round(3)
-    array([[0.99, 0.01, 0.  ]])
+    array([[0.991, 0.009, 0.   ]])
     """
 
     _parameter_constraints: dict = {

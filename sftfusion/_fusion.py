@@ -70,8 +70,8 @@ def softmax_fusion(probas, *, temperature=1.0, weights=None, check_input=True):
     With ``T = 1`` and uniform weights this is the "Softmax Fusion of
     Transformers" forward pass (a softmax over the member axis of the stacked
     outputs, outputs times weights, summed over members) followed by a row
-    renormalisation. As ``T`` tends to 0 the unnormalised score of each class
-    tends to the maximum over members; with ``T = inf`` it is the weighted mean of
+    renormalisation. As ``T`` tends to 0, the unnormalised score of each class
+    tends to the maximum over members. With ``T = inf`` it is the weighted mean of
     the members. Probabilities lie in [0, 1], so at ``T = 1`` the weights of the
     members differ by a factor of at most e and the result stays close to plain
     averaging; lower temperatures make the fusion sharper.

@@ -27,7 +27,7 @@ def describe(name: str, estimator: object) -> str:
 def validate_members(estimators: object, reserved: set[str]) -> list[int]:
     """Check the ``(name, estimator)`` list and return the indices of active members.
 
-    Active members are those not set to ``"drop"``. ``reserved`` holds the
+    Active members are those not set to ``"drop"``. ``reserved`` contains the
     constructor parameter names, which a member name must not shadow because
     ``set_params`` addresses members by name.
     """
@@ -169,8 +169,8 @@ def format_progress(source: str, message: str, seconds: float) -> str:
 def column_positions(name: str, estimator: object, classes: np.ndarray) -> np.ndarray:
     """Return, for each class of a fitted member, its column in ``classes``.
 
-    Raises ValueError if the member has no ``classes_`` or knows a class that the
-    ensemble does not.
+    Raises ValueError if the member has no ``classes_`` or predicts a class that
+    is not in ``classes``.
     """
     member_classes = getattr(estimator, "classes_", None)
     if member_classes is None:

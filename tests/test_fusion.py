@@ -252,7 +252,7 @@ def test_fusion_check_input_rejects_negative_values():
         softmax_fusion(probas)
 
 
-def test_fusion_check_input_rejects_rows_not_summing_to_one():
+def test_fusion_check_input_rejects_bad_row_sums():
     probas = random_probas()
     probas[0, 7] *= 2
     with pytest.raises(ValueError, match=r"probas\[0\] must sum to 1; row 7 sums to 2"):
