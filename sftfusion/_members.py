@@ -204,22 +204,37 @@ def collect_probabilities(names, estimators, positions, X, n_classes):
     for index, (name, estimator, columns) in enumerate(
         zip(names, estimators, positions, strict=True)
     ):
-        proba = call_member(name, estimator, "predict_proba", X)
-        proba = _as_member_table(name, estimator, proba, len(columns))
+        n_samples = None if stacked is None else stacked.shape[1]
+        aligned = member_probabilities(
+            name, estimator, columns, X, n_classes, n_samples
+        )
         if stacked is None:
             # float64, so that float32 and float64 members fuse at full precision.
-            stacked = np.zeros((len(names), proba.shape[0], n_classes))
-        check_probabilities(
-            proba,
-            source=describe(name, estimator),
-            n_samples=stacked.shape[1],
-            n_columns=len(columns),
-        )
-        if len(columns) == n_classes and np.array_equal(columns, np.arange(n_classes)):
-            stacked[index] = proba
-        else:
-            stacked[index][:, columns] = proba
+            stacked = np.zeros((len(names), aligned.shape[0], n_classes))
+        stacked[index] = aligned
     return stacked
+
+
+def member_probabilities(name, estimator, columns, X, n_classes, n_samples=None):
+    """Return one member's checked probabilities of X, columns in ``classes_`` order.
+
+    ``columns`` gives, for each of the member's classes, its column among the
+    ``n_classes`` classes; the other columns are 0. ``n_samples``, if given, is
+    the number of rows the output must have.
+    """
+    proba = call_member(name, estimator, "predict_proba", X)
+    proba = _as_member_table(name, estimator, proba, len(columns))
+    check_probabilities(
+        proba,
+        source=describe(name, estimator),
+        n_samples=proba.shape[0] if n_samples is None else n_samples,
+        n_columns=len(columns),
+    )
+    if len(columns) == n_classes and np.array_equal(columns, np.arange(n_classes)):
+        return proba
+    aligned = np.zeros((proba.shape[0], n_classes), dtype=proba.dtype)
+    aligned[:, columns] = proba
+    return aligned
 
 
 def _as_member_table(name, estimator, proba, n_columns):
