@@ -128,7 +128,9 @@ def call_member(name: str, estimator: object, method: str, *args, **kwargs):
     The new exception chains the original as its cause. It has the original's
     type, so callers that catch ValueError or TypeError still do. A type that
     cannot be built from a message alone, such as UnicodeDecodeError, is replaced
-    by its nearest base class that can (UnicodeError, a ValueError).
+    by its nearest base class that can (UnicodeError, a ValueError). When the
+    member runs in a joblib worker process, joblib replaces that cause with the
+    worker's traceback as text.
     """
     try:
         return getattr(estimator, method)(*args, **kwargs)
