@@ -27,7 +27,11 @@ from sftfusion._members import (
     sample_weight_params,
     validate_members,
 )
-from sftfusion._validation import check_temperature, check_weights
+from sftfusion._validation import (
+    check_sortable_labels,
+    check_temperature,
+    check_weights,
+)
 
 
 class SFTClassifier(ClassifierMixin, _BaseComposition):
@@ -536,6 +540,7 @@ def _validate_targets(y):
         )
     labels = column_or_1d(y, warn=True)
     assert_all_finite(labels, input_name="y")
+    check_sortable_labels(labels)
     check_classification_targets(labels)
     y_for_members = y if np.asarray(y).ndim == 1 else labels
     return labels, y_for_members

@@ -119,6 +119,25 @@ def check_weights(weights: object, n_entries: int, active: list[int]) -> np.ndar
     return selected / total
 
 
+def check_sortable_labels(labels: np.ndarray) -> None:
+    """Raise ValueError if the labels cannot be sorted into ``classes_``.
+
+    An object array that mixes strings and numbers (or None) has no order, and
+    numpy's sort fails on it with a bare TypeError.
+    """
+    if labels.dtype.kind != "O":
+        return
+    try:
+        np.unique(labels)
+    except TypeError as exc:
+        kinds = sorted({type(label).__name__ for label in labels.tolist()})
+        raise ValueError(
+            "The labels in y must be of one kind that can be sorted, all strings "
+            f"or all numbers; got a mix of the types {kinds!r}. Convert y first, "
+            "for example with numpy.asarray(y).astype(str)."
+        ) from exc
+
+
 def row_sum_tolerance(eps: float) -> float:
     """Return how far a row of probabilities may sum from 1, given the dtype's eps.
 
