@@ -14,6 +14,8 @@ _CLASSIFIER_TYPES = (
     "sftfusion._classifier.SFTClassifier",
     # named_estimators_ is a Bunch.
     "sklearn.utils._bunch.Bunch",
+    # With learned fusion and refit=False, each member is its fold models.
+    "sftfusion._crossfit.FoldAveragedClassifier",
 )
 
 # SequenceTransformerClassifier with its default optimizer and callbacks, as

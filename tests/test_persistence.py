@@ -123,13 +123,16 @@ def test_persistence_skops_requires_trust(iris):
 
 
 def test_persistence_trusted_types_all_needed(iris):
-    # Every listed type appears in the file of a fitted ensemble or of a
-    # fitted SequenceTransformerClassifier, so the list trusts nothing extra.
+    # Every listed type appears in the file of a fitted ensemble, of one that
+    # keeps its fold models, or of a fitted SequenceTransformerClassifier, so
+    # the list trusts nothing extra.
     X, y = iris
     X = X.astype(np.float32)
     ensemble = SFTClassifier([("nb", GaussianNB())]).fit(X, y)
+    folds = SFTClassifier([("nb", GaussianNB())], weights="learn", refit=False)
+    folds.fit(X, y)
     transformer = small_transformer().fit(X, y)
     needed = set()
-    for model in (ensemble, transformer):
+    for model in (ensemble, folds, transformer):
         needed.update(sio.get_untrusted_types(data=sio.dumps(model)))
     assert sorted(needed) == sorted(trusted_types())
