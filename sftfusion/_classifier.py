@@ -4,6 +4,7 @@ This module contains the estimator's parameters and the order of the steps in fi
 predict. Member handling lives in ``_members`` and the numbers in ``_fusion``.
 """
 
+import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -14,12 +15,19 @@ from sklearn.utils import Bunch, get_tags
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import assert_all_finite, check_is_fitted, column_or_1d
 
-from sftfusion._compat import Interval, StrOptions, _BaseComposition, _fit_context
+from sftfusion._compat import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    _BaseComposition,
+    _fit_context,
+)
 from sftfusion._crossfit import check_partition, cross_fit_members
 from sftfusion._fusion import fuse
 from sftfusion._learning import fit_fusion
 from sftfusion._members import (
     DROP,
+    check_cache,
     collect_probabilities,
     column_positions,
     fit_member,
@@ -80,6 +88,18 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
         all samples after the out-of-fold pass. If False, each member keeps its
         fold models and predicts the mean of their probabilities, which saves
         one full fit per member.
+    memory : str, os.PathLike or joblib.Memory, default=None
+        Cache of the member fits. A path is the folder of a
+        :class:`joblib.Memory`. The key of each fit (on all samples, and each
+        fold fit of learned fusion) is the member's class and parameters,
+        nested ones included, with the exact X, y and sample weights it is
+        fitted on. A member fitted again on the same data is then loaded from
+        the cache, for example across the candidates of a
+        :class:`~sklearn.model_selection.GridSearchCV` over member sets and
+        temperatures. Neither the member's name nor ``verbose`` is part of the
+        key. None caches nothing. Members wrapped in FrozenEstimator are never
+        cached. A cached member with a random fit and no fixed seed keeps the
+        result of its first fit.
     n_jobs : int, default=None
         Number of jobs that fit the members (and their fold models) in parallel
         with joblib. None means 1 unless in a :obj:`joblib.parallel_backend`
@@ -173,6 +193,7 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
         "calibrate_members": ["boolean"],
         "cv": ["cv_object"],
         "refit": ["boolean"],
+        "memory": [None, str, os.PathLike, HasMethods(["cache"])],
         "n_jobs": [None, Integral],
         "verbose": ["verbose"],
     }
@@ -187,6 +208,7 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
         calibrate_members=False,
         cv=5,
         refit=True,
+        memory=None,
         n_jobs=None,
         verbose=False,
     ):
@@ -197,6 +219,7 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
         self.calibrate_members = calibrate_members
         self.cv = cv
         self.refit = refit
+        self.memory = memory
         self.n_jobs = n_jobs
         self.verbose = verbose
 
@@ -326,6 +349,7 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
 
     def _fit_members(self, X, y, sample_weight, names, members):
         """Fit a clone of every member on all samples, in parallel."""
+        memory = check_cache(self.memory)
         return Parallel(n_jobs=self.n_jobs)(
             delayed(fit_member)(
                 clone(member),
@@ -336,6 +360,7 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
                 position,
                 len(members),
                 self.verbose,
+                memory,
             )
             for position, (name, member) in enumerate(
                 zip(names, members, strict=True), start=1
@@ -373,6 +398,7 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
             refit=self.refit,
             n_jobs=self.n_jobs,
             verbose=self.verbose,
+            memory=check_cache(self.memory),
         )
 
         def log(pool, seconds):

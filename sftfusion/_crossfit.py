@@ -5,6 +5,7 @@ Learned fusion needs each member's probabilities on samples it was not fitted on
 joblib pool together with the final fits on all samples, and stacks the held-out
 probabilities. Members wrapped in :class:`sklearn.frozen.FrozenEstimator` are
 never fitted: their predictions on the given data stand in for held-out ones.
+With a member cache, each fold fit is keyed by its own training rows.
 """
 
 import time
@@ -17,8 +18,8 @@ from sklearn.frozen import FrozenEstimator
 
 from sftfusion._compat import _safe_indexing
 from sftfusion._members import (
-    call_member,
     column_positions,
+    fit_estimator,
     format_progress,
     member_probabilities,
     sample_weight_params,
@@ -42,7 +43,18 @@ def check_partition(splits, n_samples):
 
 
 def cross_fit_members(
-    names, members, X, y, sample_weight, classes, splits, *, refit, n_jobs, verbose
+    names,
+    members,
+    X,
+    y,
+    sample_weight,
+    classes,
+    splits,
+    *,
+    refit,
+    n_jobs,
+    verbose,
+    memory=None,
 ):
     """Fit the members on every training fold and return their held-out probabilities.
 
@@ -65,6 +77,8 @@ def cross_fit_members(
         Number of joblib jobs for all fits together.
     verbose : bool or int
         Print one timed line per fit.
+    memory : object with joblib.Memory's interface or None, default=None
+        Cache of the member fits, from :func:`~sftfusion._members.check_cache`.
 
     Returns
     -------
@@ -92,6 +106,7 @@ def cross_fit_members(
             classes,
             train,
             test,
+            memory,
             progress=_progress(names[index], fold, len(splits), position, len(jobs))
             if verbose
             else None,
@@ -143,7 +158,7 @@ def _indexable(data):
     return np.asarray(data)
 
 
-def _fit_one(member, name, data, classes, train, test, progress):
+def _fit_one(member, name, data, classes, train, test, memory, progress):
     """Fit one member on the ``train`` rows of ``data`` = (X, y, sample_weight).
 
     ``train`` None means all rows. Returns the fitted member and its aligned
@@ -153,18 +168,18 @@ def _fit_one(member, name, data, classes, train, test, progress):
     start = time.perf_counter()
     if train is None:
         fit_params = sample_weight_params(name, member, sample_weight)
-        call_member(name, member, "fit", X, y, **fit_params)
+        member = fit_estimator(name, member, X, y, fit_params, memory)
         proba = None
     else:
         weight = None if sample_weight is None else _safe_indexing(sample_weight, train)
         fit_params = sample_weight_params(name, member, weight)
-        call_member(
+        member = fit_estimator(
             name,
             member,
-            "fit",
             _safe_indexing(X, train),
             _safe_indexing(y, train),
-            **fit_params,
+            fit_params,
+            memory,
         )
         columns = column_positions(name, member, classes)
         proba = member_probabilities(

@@ -6,14 +6,18 @@ each member's output and places its columns at the positions of the ensemble's
 ``classes_``.
 """
 
+import os
+import pickle
 import sys
 import time
 
+import joblib
 import numpy as np
 from scipy import sparse
 from sklearn.base import is_classifier
+from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import has_fit_parameter
+from sklearn.utils.validation import check_memory, has_fit_parameter
 
 from sftfusion._backend import is_torch_tensor
 from sftfusion._validation import check_probabilities
@@ -154,14 +158,76 @@ def _rename_exception(exc: Exception, message: str) -> Exception:
     return Exception(message)
 
 
-def fit_member(estimator, X, y, fit_params, name, position, total, verbose):
-    """Fit one member and return it; with ``verbose``, print one timed line."""
+def fit_member(
+    estimator, X, y, fit_params, name, position, total, verbose, memory=None
+):
+    """Fit one member and return it; with ``verbose``, print one timed line.
+
+    With a ``memory`` from :func:`check_cache`, the fit goes through its cache
+    (see :func:`fit_estimator`), so the returned member may be a copy loaded
+    from the cache rather than ``estimator`` itself.
+    """
     start = time.perf_counter()
-    call_member(name, estimator, "fit", X, y, **fit_params)
+    estimator = fit_estimator(name, estimator, X, y, fit_params, memory)
     if verbose:
         elapsed = time.perf_counter() - start
         message = f"({position} of {total}) Processing {name}"
         print(format_progress("SFTClassifier", message, elapsed), flush=True)
+    return estimator
+
+
+def check_cache(memory):
+    """Return the joblib.Memory-like object that caches member fits, or None.
+
+    ``memory`` is None, a folder path (str or :class:`os.PathLike`) or an object
+    with joblib.Memory's ``cache(func, ignore=...)`` method. A joblib.Memory
+    without a location caches nothing, so it also gives None.
+    """
+    if memory is None:
+        return None
+    if isinstance(memory, os.PathLike):
+        memory = os.fspath(memory)
+    memory = check_memory(memory)
+    if isinstance(memory, joblib.Memory) and memory.location is None:
+        return None
+    return memory
+
+
+def fit_estimator(name, estimator, X, y, fit_params, memory=None):
+    """Fit ``estimator`` on X and y and return the fitted estimator.
+
+    With a ``memory`` (see :func:`check_cache`), the fit is looked up in its
+    cache first. The cache key is the estimator's class and parameters (a hash
+    of the unfitted estimator, nested estimators included) together with X, y
+    and ``fit_params``, which hold the sample weights. The member's name is not
+    part of it. A hit returns the fitted estimator loaded from the cache and
+    leaves ``estimator`` unfitted. A FrozenEstimator is never fitted, so it is
+    never cached.
+    """
+    if memory is None or isinstance(estimator, FrozenEstimator):
+        call_member(name, estimator, "fit", X, y, **fit_params)
+        return estimator
+    try:
+        key = joblib.hash(estimator)
+    except pickle.PicklingError as exc:
+        raise ValueError(
+            f"The {describe(name, estimator)} cannot be cached with 'memory', "
+            f"because its parameters cannot be pickled: {exc}. Define the "
+            "functions and classes it uses at module level, or set memory=None."
+        ) from exc
+    cached_fit = memory.cache(_fit_for_cache, ignore=["estimator", "name"])
+    return cached_fit(key, X, y, fit_params, estimator, name)
+
+
+def _fit_for_cache(estimator_key, X, y, fit_params, estimator, name):
+    """Fit ``estimator`` and return it; the function that the member cache wraps.
+
+    joblib keys its cache on the arguments it does not ignore: ``estimator_key``
+    (the hash of the unfitted estimator), X, y and ``fit_params``. joblib.Memory
+    and joblib's workers refer to this function by its module and name, so it
+    must stay at module level.
+    """
+    call_member(name, estimator, "fit", X, y, **fit_params)
     return estimator
 
 
