@@ -2,7 +2,8 @@
 
 from sftfusion._classifier import SFTClassifier
 from sftfusion._fusion import softmax_fusion
+from sftfusion._search import MemberSearchCV
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["SFTClassifier", "__version__", "softmax_fusion"]
+__all__ = ["MemberSearchCV", "SFTClassifier", "__version__", "softmax_fusion"]

@@ -4,6 +4,8 @@ scikit-learn does not promise that these stay where they are. Keeping every such
 import here means a scikit-learn release that moves one breaks a single module.
 """
 
+from inspect import signature
+
 from sklearn.base import _fit_context
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import (
@@ -14,6 +16,19 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.metaestimators import _BaseComposition
 
+
+def scorer_accepts_sample_weight(scorer) -> bool:
+    """Tell whether a scorer from ``check_scoring`` takes ``sample_weight``.
+
+    The scorers of scikit-learn 1.9 report it with their private
+    ``_accept_sample_weight`` method. For a plain callable, its signature decides.
+    """
+    accepts = getattr(scorer, "_accept_sample_weight", None)
+    if accepts is not None:
+        return bool(accepts())
+    return "sample_weight" in signature(scorer).parameters
+
+
 __all__ = [
     "HasMethods",
     "Interval",
@@ -22,4 +37,5 @@ __all__ = [
     "_BaseComposition",
     "_fit_context",
     "_safe_indexing",
+    "scorer_accepts_sample_weight",
 ]

@@ -26,8 +26,15 @@ from sftfusion._members import (
 )
 
 
-def check_partition(splits, n_samples):
-    """Raise ValueError unless the test folds of ``splits`` cover each sample once."""
+def check_partition(
+    splits,
+    n_samples,
+    reason="learned fusion needs one out-of-fold prediction per sample",
+):
+    """Raise ValueError unless the test folds of ``splits`` cover each sample once.
+
+    ``reason`` completes the message: why the folds must be a partition.
+    """
     counts = np.zeros(n_samples, dtype=np.intp)
     for _, test in splits:
         np.add.at(counts, np.asarray(test), 1)
@@ -36,8 +43,8 @@ def check_partition(splits, n_samples):
         repeated = int(np.sum(counts > 1))
         raise ValueError(
             "The 'cv' parameter must put every sample in exactly one test fold, "
-            "because learned fusion needs one out-of-fold prediction per sample; "
-            f"got folds that leave out {missing} samples and repeat {repeated}. "
+            f"because {reason}; got folds that leave out {missing} samples and "
+            f"repeat {repeated}. "
             "Use an int, KFold or StratifiedKFold."
         )
 

@@ -11,6 +11,7 @@ import pytest
     [
         "sftfusion._fusion",
         "sftfusion._classifier",
+        "sftfusion._search",
         "sftfusion.models._sequence",
         "sftfusion.persistence",
     ],
