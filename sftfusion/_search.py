@@ -58,9 +58,10 @@ class MemberSearchCV(MetaEstimatorMixin, BaseEstimator):
     ----------
     estimator : SFTClassifier
         The ensemble whose members are searched. Members set to ``"drop"`` stay
-        out of every subset. Its ``weights`` (restricted to each subset),
-        ``calibrate_members``, ``memory`` and ``n_jobs`` apply to the candidates,
-        and its ``cv`` to learned fusion when the best candidate is refitted.
+        out of every subset. Its ``weights`` (restricted to each subset) and
+        ``calibrate_members`` apply to every candidate, and its ``memory`` to
+        every member fit. Its ``cv`` and ``n_jobs`` apply when the best
+        candidate is refitted.
     temperatures : list of (float or "learn"), default=None
         Temperatures to try, each in (0, inf] or ``"learn"``. None means the
         estimator's ``temperature`` only.

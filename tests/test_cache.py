@@ -1,6 +1,7 @@
 """Tests of the member cache: SFTClassifier's ``memory`` parameter."""
 
 import pathlib
+import threading
 
 import joblib
 import numpy as np
@@ -301,3 +302,21 @@ def test_cache_invalid_memory_rejected(iris, memory):
     X, y = iris
     with pytest.raises(ValueError, match="The 'memory' parameter of SFTClassifier"):
         SFTClassifier(members(), memory=memory).fit(X, y)
+
+
+class LockingNB(GaussianNB):
+    """GaussianNB whose fitted state holds a lock, which pickle rejects."""
+
+    def fit(self, X, y, sample_weight=None):
+        self.lock_ = threading.Lock()
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+def test_cache_unpicklable_fitted_member_not_stored(iris, tmp_path):
+    X, y = iris
+    estimators = [("locking", LockingNB()), ("nb", GaussianNB(var_smoothing=1e-3))]
+    with pytest.warns(Warning, match="Unable to cache"):
+        model = SFTClassifier(estimators, memory=tmp_path).fit(X, y)
+    assert cached_results(tmp_path) == 1
+    uncached = SFTClassifier(estimators).fit(X, y)
+    assert np.array_equal(model.predict_proba(X), uncached.predict_proba(X))
