@@ -184,13 +184,23 @@ class _Plan:
 
     def __init__(self, xp, temperature, prior, dtype):
         self.prior = [float(weight) for weight in prior]
-        self.log_prior = [math.log(weight) for weight in self.prior]
         self.uniform = len(set(self.prior)) == 1
         self.inverse_temperature = 0.0 if math.isinf(temperature) else 1.0 / temperature
         # Without the max-subtraction, exp(p / T) must not overflow and neither
         # must its sum over members.
         limit = math.log(float(_backend.finfo(xp, dtype).max)) - math.log(len(prior))
         self.shifted = self.inverse_temperature * _HEADROOM > limit
+
+        # float32 computes exp(x) as exp2(x * log2(e)), with the factor folded
+        # into the temperature's: numpy's float32 exp2 took 40% less time than
+        # its exp (numpy 2.4, AMD EPYC). float64 keeps exp, so that T = 1 needs
+        # no multiplication.
+        base_two = _backend.finfo(xp, dtype).bits == 32
+        self.exp = xp.exp2 if base_two else xp.exp
+        unit = 1.0 / math.log(2.0) if base_two else 1.0
+        self.scale = self.inverse_temperature * unit
+        log = math.log2 if base_two else math.log
+        self.log_prior = [log(weight) for weight in self.prior]
 
 
 class _Buffers:
@@ -200,15 +210,14 @@ class _Buffers:
         self.arrays = [
             _backend.empty(xp, (rows, n_classes), like=like) for _ in range(4)
         ]
-        self.ones = _backend.ones(xp, (n_classes,), like=like)
 
     def view(self, rows):
-        return [array[:rows] for array in self.arrays] + [self.ones]
+        return [array[:rows] for array in self.arrays]
 
 
 def _fuse_block(xp, plan, block, buffers, out):
     """Fuse one block of rows, shape (n_members, rows, n_classes), into ``out``."""
-    scores, numerator, denominator, shift, ones = buffers
+    scores, numerator, denominator, shift = buffers
     n_members = len(plan.prior)
 
     if plan.inverse_temperature == 0.0:
@@ -217,7 +226,7 @@ def _fuse_block(xp, plan, block, buffers, out):
         for member in range(1, n_members):
             xp.multiply(block[member], plan.prior[member], out=scores)
             numerator += scores
-        _normalise_rows(xp, numerator, ones, out)
+        _normalise_rows(xp, numerator, out)
         return
 
     if plan.shifted:
@@ -230,38 +239,39 @@ def _fuse_block(xp, plan, block, buffers, out):
 
     for member in range(n_members):
         probability = block[member]
+        # The first member's weights go straight into the denominator.
+        weight = denominator if member == 0 else scores
         if plan.shifted:
-            _write_exponent(xp, plan, block, member, scores)
-            scores -= shift
-            xp.exp(scores, out=scores)
-        elif plan.inverse_temperature == 1.0:
-            xp.exp(probability, out=scores)
+            _write_exponent(xp, plan, block, member, weight)
+            weight -= shift
+            plan.exp(weight, out=weight)
+        elif plan.scale == 1.0:
+            plan.exp(probability, out=weight)
         else:
-            xp.multiply(probability, plan.inverse_temperature, out=scores)
-            xp.exp(scores, out=scores)
+            xp.multiply(probability, plan.scale, out=weight)
+            plan.exp(weight, out=weight)
         if not plan.shifted and not plan.uniform:
             # The prior enters as a factor here and as log(prior) when shifted.
-            scores *= plan.prior[member]
+            weight *= plan.prior[member]
 
         if member == 0:
-            denominator[...] = scores
-            xp.multiply(scores, probability, out=numerator)
+            xp.multiply(denominator, probability, out=numerator)
         else:
             denominator += scores
             scores *= probability
             numerator += scores
 
     numerator /= denominator
-    _normalise_rows(xp, numerator, ones, out)
+    _normalise_rows(xp, numerator, out)
 
 
 def _write_exponent(xp, plan, block, member, out):
-    """Write ``p / T + log(prior)`` of one member into ``out``."""
-    xp.multiply(block[member], plan.inverse_temperature, out=out)
+    """Write ``p / T + log(prior)`` of one member into ``out``, in base ``plan.exp``."""
+    xp.multiply(block[member], plan.scale, out=out)
     out += plan.log_prior[member]
 
 
-def _normalise_rows(xp, scores, ones, out):
+def _normalise_rows(xp, scores, out):
     """Write ``scores`` divided by their row sums into ``out``."""
-    totals = scores @ ones
+    totals = _backend.row_sums(xp, scores)
     xp.divide(scores, totals[:, None], out=out)
