@@ -191,14 +191,33 @@ def column_positions(name: str, estimator: object, classes: np.ndarray) -> np.nd
     return np.array([lookup[label] for label in member_classes.tolist()], dtype=np.intp)
 
 
-def collect_probabilities(names, estimators, positions, X, n_classes):
+def collect_probabilities(
+    names, estimators, positions, X, n_classes, *, n_samples=None, first_row=0
+):
     """Return the members' checked probabilities, stacked and aligned to ``classes_``.
+
+    Parameters
+    ----------
+    names, estimators, positions : lists of the same length
+        Each active member's name, fitted estimator and the column of each of its
+        classes in ``classes_`` (see :func:`column_positions`).
+    X : object
+        Input rows, passed to every member's ``predict_proba`` unchanged.
+    n_classes : int
+        Number of classes of the ensemble.
+    n_samples : int, default=None
+        Number of rows every member must return. None takes the first member's.
+    first_row : int, default=0
+        Position of X's first row in the caller's input, which error messages
+        add to the row numbers they report.
 
     Returns
     -------
     probas : ndarray of shape (n_members, n_samples, n_classes)
         Member ``i``'s probability of ``classes_[c]`` at ``probas[i, :, c]``;
-        classes a member never saw get probability 0 from it.
+        classes a member never saw get probability 0 from it. The dtype is
+        float32 if every member returns float32 or a narrower float (as skorch
+        nets do), and float64 otherwise, so float64 members keep their precision.
     """
     stacked = None
     for index, (name, estimator, columns) in enumerate(
@@ -206,18 +225,25 @@ def collect_probabilities(names, estimators, positions, X, n_classes):
     ):
         proba = call_member(name, estimator, "predict_proba", X)
         proba = _as_member_table(name, estimator, proba, len(columns))
-        if stacked is None:
-            # float64, so that float32 and float64 members fuse at full precision.
-            stacked = np.zeros((len(names), proba.shape[0], n_classes))
+        if n_samples is None:
+            n_samples = proba.shape[0]
         check_probabilities(
             proba,
             source=describe(name, estimator),
-            n_samples=stacked.shape[1],
+            n_samples=n_samples,
             n_columns=len(columns),
+            first_row=first_row,
         )
+
+        dtype = np.float32 if proba.dtype.itemsize <= 4 else np.float64
+        if stacked is None:
+            stacked = np.empty((len(names), n_samples, n_classes), dtype=dtype)
+        elif np.dtype(dtype).itemsize > stacked.dtype.itemsize:
+            stacked = stacked.astype(dtype)
         if len(columns) == n_classes and np.array_equal(columns, np.arange(n_classes)):
             stacked[index] = proba
         else:
+            stacked[index] = 0.0
             stacked[index][:, columns] = proba
     return stacked
 
