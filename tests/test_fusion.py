@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from sftfusion import softmax_fusion
+from sftfusion import _backend, softmax_fusion
 
 TEMPERATURES = [1e-8, 1e-6, 1e-3, 0.01, 0.1, 0.5, 1.0, 3.0, 1e3, 1e8, float("inf")]
 
@@ -304,3 +304,17 @@ def test_fusion_check_input_float16_judged_by_its_precision():
     assert fused.dtype == np.float32
     with pytest.raises(ValueError, match=r"probas\[0\] must sum to 1; row 3"):
         softmax_fusion(probas.astype(np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("temperature", [1e-8, 0.7, float("inf")])
+def test_fusion_threads_match_one_thread(monkeypatch, dtype, temperature):
+    probas = random_probas(n_members=3, n_samples=30_001, n_classes=4, seed=19)
+    probas = probas.astype(dtype)
+    one_thread = softmax_fusion(probas, temperature=temperature, weights=[1, 2, 3])
+    monkeypatch.setattr(_backend, "_openmp_effective_n_threads", lambda: 3)
+    monkeypatch.setattr(_backend, "_VALUES_PER_THREAD", 1000)
+    n_values = probas.size
+    assert len(_backend.thread_row_ranges(np, 30_001, n_values, 2048)) == 3
+    threaded = softmax_fusion(probas, temperature=temperature, weights=[1, 2, 3])
+    assert np.array_equal(threaded, one_thread)
