@@ -80,8 +80,8 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
         torch on that device: each batch of the members' outputs is copied
         there and the fused probabilities are copied back, so the predict
         methods return numpy arrays in every case. ``"auto"`` is CUDA when
-        torch sees a CUDA device, and None otherwise. A CUDA device that torch
-        does not see raises ValueError in ``fit`` and in the predict methods.
+        torch finds a CUDA device, and None otherwise. A CUDA device that torch
+        does not find raises ValueError in ``fit`` and in the predict methods.
         Members keep their own device: see the Notes for running skorch
         members and the fusion on one GPU.
 

@@ -310,7 +310,7 @@ def test_invalid_device_rejected_in_fit_and_predict(iris, device):
 def test_missing_cuda_device_rejected_in_fit_and_predict(iris):
     X, y = iris
     device = f"cuda:{torch.cuda.device_count()}"
-    match = rf"'device' parameter is '{device}', but torch sees"
+    match = rf"'device' parameter is '{device}', but torch finds"
     with pytest.raises(ValueError, match=match):
         SFTClassifier(iris_members(), device=device).fit(X, y)
     model = SFTClassifier(iris_members()).fit(X, y).set_params(device=device)
