@@ -5,6 +5,7 @@ import here means a scikit-learn release that moves one breaks a single module.
 """
 
 from sklearn.base import _fit_context
+from sklearn.utils import _safe_indexing
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from sklearn.utils._param_validation import (
     HasMethods,
@@ -22,4 +23,5 @@ __all__ = [
     "_BaseComposition",
     "_fit_context",
     "_openmp_effective_n_threads",
+    "_safe_indexing",
 ]
