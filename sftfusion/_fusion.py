@@ -346,7 +346,7 @@ def _log_pool_block(xp, plan, block, buffers, out):
     _prepare_shift(xp, plan, block, buffers)
 
     for member in range(len(plan.prior)):
-        xp.maximum(block[member], LOG_FLOOR, out=values)
+        _backend.floor(xp, block[member], LOG_FLOOR, values)
         xp.log(values, out=values)
         if member == 0:
             _write_member_weight(xp, plan, block, member, buffers, denominator)
@@ -406,7 +406,7 @@ def _calibrate_block(xp, plan, block, buffers):
     calibrated = buffers.members
     for member, inverse in enumerate(plan.inverse_member_temperatures):
         target = calibrated[member]
-        xp.maximum(block[member], LOG_FLOOR, out=target)
+        _backend.floor(xp, block[member], LOG_FLOOR, target)
         xp.log(target, out=target)
         target *= inverse
         _softmax_rows(xp, target, target)

@@ -130,3 +130,14 @@ def test_run_row_ranges_raises_first_error_after_all_calls():
     with pytest.raises(ValueError, match="rows 10 to 20 failed"):
         _backend.run_row_ranges(record, ranges)
     assert sorted(calls) == [0, 10, 20]
+
+
+@pytest.mark.parametrize("xp", [np, torch])
+def test_floor_raises_small_values_keeps_nan(xp):
+    values = np.array([0.0, 1e-20, 0.5, np.nan])
+    array = values if xp is np else torch.from_numpy(values)
+    out = _backend.empty(xp, (4,), like=array)
+    _backend.floor(xp, array, 1e-12, out)
+    result = to_numpy(out)
+    assert result[:3].tolist() == [1e-12, 1e-12, 0.5]
+    assert np.isnan(result[3])

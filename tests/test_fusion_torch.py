@@ -75,3 +75,23 @@ def test_torch_cpu_single_member_returned_as_copy():
     fused = softmax_fusion(probas, temperature=0.2)
     assert torch.equal(fused, probas[0])
     assert fused.data_ptr() != probas[0].data_ptr()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("temperature", [1e-8, 0.1, 1.0, float("inf")])
+@pytest.mark.parametrize("member_temperatures", [None, [0.5, 1.0, 2.0, 8.0]])
+def test_torch_cpu_log_pool_and_member_temperatures_match_numpy(
+    dtype, temperature, member_temperatures
+):
+    probas = random_probas(seed=6, dtype=dtype)
+    for pool in ("linear", "log"):
+        options = {
+            "temperature": temperature,
+            "weights": [1, 2, 3, 4],
+            "pool": pool,
+            "member_temperatures": member_temperatures,
+        }
+        expected = softmax_fusion(probas, **options)
+        fused = softmax_fusion(torch.from_numpy(probas), **options)
+        assert torch.isfinite(fused).all()
+        assert np.allclose(fused.numpy(), expected, atol=TOLERANCES[dtype], rtol=0)

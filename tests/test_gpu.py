@@ -126,3 +126,15 @@ def test_gpu_skorch_member_and_fusion_on_one_gpu(iris):
     expected = model.set_params(device=None).predict_proba(X)
     assert np.allclose(proba, expected, atol=1e-10, rtol=0)
     assert model.score(X, y) > 0.9
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("member_temperatures", [None, [0.5, 1.0, 2.0, 8.0]])
+def test_gpu_log_pool_and_member_temperatures_match_numpy(dtype, member_temperatures):
+    probas = random_probas(seed=4, dtype=dtype)
+    for pool in ("linear", "log"):
+        options = {"temperature": 0.3, "pool": pool}
+        options["member_temperatures"] = member_temperatures
+        expected = softmax_fusion(probas, **options)
+        fused = softmax_fusion(torch.from_numpy(probas).to("cuda"), **options)
+        assert np.allclose(fused.cpu().numpy(), expected, atol=TOLERANCES[dtype])

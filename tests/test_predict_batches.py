@@ -327,3 +327,20 @@ def test_device_auto_without_cuda_uses_numpy(iris):
     expected = model.predict_proba(X)
     proba = model.set_params(device="auto").predict_proba(X)
     assert np.array_equal(proba, expected)
+
+
+@pytest.mark.parametrize("pool", ["linear", "log"])
+def test_learned_fusion_batched_and_on_torch(iris, pool):
+    X, y = iris
+    model = SFTClassifier(
+        iris_members(),
+        temperature="learn",
+        weights="learn",
+        pool=pool,
+        calibrate_members=True,
+        cv=3,
+    ).fit(X, y)
+    expected = model.predict_proba(X)
+    assert np.array_equal(model.set_params(batch_size=16).predict_proba(X), expected)
+    proba = model.set_params(device="cpu").predict_proba(X)
+    assert np.allclose(proba, expected, atol=1e-10, rtol=0)
