@@ -201,6 +201,12 @@ def end_to_end_section(n_samples, rounds):
     }
     for model in models.values():
         model.fit(X_train, y_train)
+    # Same members: at T = inf the fusion is VotingClassifier's soft vote.
+    head = X[:1000]
+    same = np.allclose(
+        models["SFTClassifier, T=inf"].predict_proba(head), voting.predict_proba(head)
+    )
+    print(f"  SFTClassifier at T=inf equals VotingClassifier on 1,000 rows: {same}")
     candidates = {"VotingClassifier soft (anchor)": lambda: voting.predict_proba(X)}
     for name, model in models.items():
         candidates[name] = lambda model=model: model.predict_proba(X)

@@ -19,7 +19,7 @@ import numpy as np
 
 from sftfusion._compat import _openmp_effective_n_threads
 
-# Fewest values (members x samples x classes) that make a thread worth starting.
+# Minimum number of values (members x samples x classes) per thread.
 # One thread fuses 2**21 float64 values in about 3 ms on an AMD EPYC core.
 # NOTE: the threshold is an estimate. On the 2-core machine where the threads
 # were written, other jobs kept both cores busy, so no speed-up could be timed.
@@ -125,8 +125,15 @@ def block_rows(xp: ModuleType, array: object, n_columns: int) -> int:
     """Return how many rows one kernel block should hold.
 
     On the CPU a block of about 32,768 values per member keeps the temporaries in
-    the L2 cache, which measured fastest for numpy on a 2-core AMD EPYC. A CUDA
-    device needs large blocks to amortise kernel launches.
+    the L2 cache, which measured fastest for numpy on a 2-core AMD EPYC, and for
+    torch on the CPU too (larger blocks were slower). A CUDA device needs large
+    blocks to amortise kernel launches.
+
+    NOTE: on CUDA each elementwise step is its own kernel that streams the
+    block through device memory, about 15 reads and writes per input value
+    for 5 members. That estimate puts the throughput near a tenth of the memory
+    bandwidth, and only a fused kernel (torch.compile or Triton) would come near
+    the bandwidth. No GPU run has measured it yet.
     """
     if xp is not np and array.device.type != "cpu":
         return max(1, 2**24 // n_columns)
@@ -138,7 +145,7 @@ def thread_row_ranges(
 ) -> list[tuple[int, int]]:
     """Split the rows into one contiguous ``(start, stop)`` range per thread.
 
-    Ranges start at multiples of ``rows``, so every thread sees the same blocks
+    Ranges start at multiples of ``rows``, so the threads fuse the same blocks
     as one thread would. numpy gets as many threads as OpenMP code in
     scikit-learn would use (the CPUs available, or ``OMP_NUM_THREADS``) but
     none for fewer than ``_VALUES_PER_THREAD`` values each. torch gets one

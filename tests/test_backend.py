@@ -118,7 +118,7 @@ def test_thread_row_ranges_follow_openmp_limit():
         assert _backend.thread_row_ranges(np, 10**6, n_values, 1000) == [(0, 10**6)]
 
 
-def test_run_row_ranges_raises_first_error_after_all_calls():
+def test_run_row_ranges_raises_after_all_calls():
     calls = []
 
     def record(start, stop):

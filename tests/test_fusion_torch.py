@@ -80,7 +80,7 @@ def test_torch_cpu_single_member_returned_as_copy():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("temperature", [1e-8, 0.1, 1.0, float("inf")])
 @pytest.mark.parametrize("member_temperatures", [None, [0.5, 1.0, 2.0, 8.0]])
-def test_torch_cpu_log_pool_and_member_temperatures_match_numpy(
+def test_torch_cpu_pools_and_calibration_match_numpy(
     dtype, temperature, member_temperatures
 ):
     probas = random_probas(seed=6, dtype=dtype)

@@ -130,7 +130,7 @@ def test_gpu_skorch_member_and_fusion_on_one_gpu(iris):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("member_temperatures", [None, [0.5, 1.0, 2.0, 8.0]])
-def test_gpu_log_pool_and_member_temperatures_match_numpy(dtype, member_temperatures):
+def test_gpu_pools_and_calibration_match_numpy(dtype, member_temperatures):
     probas = random_probas(seed=4, dtype=dtype)
     for pool in ("linear", "log"):
         options = {"temperature": 0.3, "pool": pool}

@@ -190,7 +190,7 @@ def test_batches_error_reports_row_of_whole_input(iris):
         model.predict_proba(X)
 
 
-def test_batches_widen_dtype_when_a_later_batch_is_wider(iris):
+def test_batches_later_wider_dtype_kept(iris):
     X, y = iris
     # The last batch of 10 rows comes back in float32, the others in float64.
     model = SFTClassifier([("nb", Float32ForShortInputNB())], batch_size=70).fit(X, y)
