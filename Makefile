@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	# The CPU build of torch first: an unpinned torch pulls a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet "torch==2.13.0" || \
 		$(BIN)/python -m pip install --quiet "torch>=2.2"
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,text]"
 	touch $(STAMP)
 
 demo: $(STAMP)
