@@ -22,11 +22,13 @@ Usage::
 
     python benchmarks/accuracy.py [--repeats 2] [--datasets wine,digits,...]
 
-The sentiment dataset is read from ``--sentences`` (default: the folder
+The sentiment dataset is read from ``--sentences`` (default: the environment
+variable SFTFUSION_SENTENCES_DIR, else the folder
 ``../shared/data/sentiment_labelled_sentences`` beside the repository).
 """
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -42,7 +44,7 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import (
     RepeatedStratifiedKFold,
     StratifiedKFold,
-    cross_val_predict,
+    cross_validate,
 )
 from sklearn.naive_bayes import GaussianNB, MultinomialNB
 from sklearn.neighbors import KNeighborsClassifier
@@ -52,10 +54,12 @@ from sklearn.preprocessing import StandardScaler
 from sftfusion import SFTClassifier, softmax_fusion
 from sftfusion._demo import digits_members
 from sftfusion._learning import fit_fusion
+from sftfusion.datasets import load_sentiment_labelled_sentences
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-DEFAULT_SENTENCES = (
-    REPOSITORY.parent / "shared" / "data" / "sentiment_labelled_sentences"
+DEFAULT_SENTENCES = os.environ.get(
+    "SFTFUSION_SENTENCES_DIR",
+    REPOSITORY.parent / "shared" / "data" / "sentiment_labelled_sentences",
 )
 INNER_FOLDS = 5
 
@@ -68,7 +72,10 @@ LEARNED = {
         "calibrate_members": True,
     },
 }
-HEADLINE = "SFT learned (auto, calibrated)"
+# SFTClassifier(temperature="learn", weights="learn", pool="auto").
+HEADLINE = "SFT learned (auto)"
+# The same with refit=False: the members are their inner fold models, averaged.
+FOLD_AVERAGED = "SFT learned (auto, refit=False)"
 
 
 def tabular_members():
@@ -102,18 +109,6 @@ def text_members():
     ]
 
 
-def read_sentences(folder):
-    """Read every ``*_labelled.txt`` file of the UCI folder: sentence TAB label."""
-    texts, labels = [], []
-    for path in sorted(Path(folder).glob("*_labelled.txt")):
-        for line in path.read_text(encoding="utf-8").split("\n"):
-            if line.strip():
-                sentence, label = line.rsplit("\t", 1)
-                texts.append(sentence.strip())
-                labels.append(int(label))
-    return texts, np.array(labels)
-
-
 def load_dataset(name, sentences):
     if name == "digits":
         X, y = load_digits(return_X_y=True)
@@ -125,8 +120,13 @@ def load_dataset(name, sentences):
         X, y = load_wine(return_X_y=True)
         return X, y, tabular_members()
     if name == "sentiment":
-        texts, labels = read_sentences(sentences)
-        return texts, labels, text_members()
+        if not Path(sentences).is_dir():
+            raise SystemExit(
+                f"No sentence folder at {sentences}; pass --sentences or set "
+                "SFTFUSION_SENTENCES_DIR."
+            )
+        texts, labels = load_sentiment_labelled_sentences(sentences, return_X_y=True)
+        return [str(text) for text in texts], labels, text_members()
     raise SystemExit(f"Unknown dataset {name!r}.")
 
 
@@ -146,17 +146,33 @@ def stacking_features(probas):
 def score_fold(members, X_train, y_train, X_test, y_test, classes):
     """Return {method: test probabilities} for one outer fold."""
     inner = StratifiedKFold(INNER_FOLDS)
-    test_probas, out_of_fold = [], []
+    test_probas, out_of_fold, fold_averaged = [], [], []
     for _, member in members:
         fitted = clone(member).fit(X_train, y_train)
         test_probas.append(fitted.predict_proba(X_test))
-        out_of_fold.append(
-            cross_val_predict(
-                clone(member), X_train, y_train, cv=inner, method="predict_proba"
+        folds = cross_validate(
+            member,
+            X_train,
+            y_train,
+            cv=inner,
+            return_estimator=True,
+            return_indices=True,
+            scoring=None,
+        )
+        held_out = np.zeros((len(y_train), len(classes)))
+        for model, test in zip(
+            folds["estimator"], folds["indices"]["test"], strict=True
+        ):
+            held_out[test] = model.predict_proba(rows(X_train, test))
+        out_of_fold.append(held_out)
+        fold_averaged.append(
+            np.mean(
+                [model.predict_proba(X_test) for model in folds["estimator"]], axis=0
             )
         )
     test_probas = np.stack(test_probas)
     out_of_fold = np.stack(out_of_fold)
+    fold_averaged = np.stack(fold_averaged)
 
     results = {
         name: proba for (name, _), proba in zip(members, test_probas, strict=True)
@@ -186,13 +202,15 @@ def score_fold(members, X_train, y_train, X_test, y_test, classes):
             calibrate_members=options["calibrate_members"],
             names=names,
         )
-        results[method] = softmax_fusion(
-            test_probas,
-            temperature=learned.temperature,
-            weights=learned.prior,
-            pool=learned.pool,
-            member_temperatures=learned.member_temperatures,
-        )
+        parameters = {
+            "temperature": learned.temperature,
+            "weights": learned.prior,
+            "pool": learned.pool,
+            "member_temperatures": learned.member_temperatures,
+        }
+        results[method] = softmax_fusion(test_probas, **parameters)
+        if method == HEADLINE:
+            results[FOLD_AVERAGED] = softmax_fusion(fold_averaged, **parameters)
     return results
 
 
@@ -207,7 +225,6 @@ def check_shortcut(members, X_train, y_train, X_test, results):
         temperature="learn",
         weights="learn",
         pool="auto",
-        calibrate_members=True,
         cv=inner,
     ).fit(X_train, y_train)
     gaps = {
@@ -259,7 +276,7 @@ def report(name, losses, accuracies, n_members):
         )
     mean_loss = {method: np.mean(values) for method, values in losses.items()}
     mean_accuracy = {method: np.mean(values) for method, values in accuracies.items()}
-    competitors = [method for method in losses if not method.startswith("SFT learned")]
+    competitors = [method for method in losses if not method.startswith("SFT ")]
     best = min(competitors, key=mean_loss.get)
     best_member_accuracy = max(list(mean_accuracy.values())[:n_members])
     headline_loss = mean_loss[HEADLINE]
