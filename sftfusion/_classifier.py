@@ -113,8 +113,9 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
         torch finds a CUDA device, and None otherwise. A CUDA device that torch
         does not find raises ValueError in ``fit`` and in the predict methods.
         Members keep their own device: see the Notes for running skorch
-        members and the fusion on one GPU. NOTE: learning the fusion
-        parameters in ``fit`` runs with numpy whatever the device.
+        members and the fusion on one GPU. Learning the fusion parameters in
+        ``fit`` computes the loss and its gradient on the same device, in
+        float64.
 
     Attributes
     ----------
@@ -316,7 +317,7 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
         prior = check_weights(
             None if learn_weights else self.weights, len(self.estimators), active
         )
-        resolve_device(self.device)
+        device = resolve_device(self.device)
 
         names = [self.estimators[index][0] for index in active]
         members = [self.estimators[index][1] for index in active]
@@ -336,6 +337,7 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
                 classes,
                 temperature,
                 prior,
+                device,
             )
             temperature, prior = learned.temperature, learned.prior
             pool = learned.pool
@@ -399,6 +401,7 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
         classes,
         temperature,
         prior,
+        device,
     ):
         """Cross-fit the members, learn the fusion parameters and fit the final members.
 
@@ -438,6 +441,7 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
             calibrate_members=self.calibrate_members,
             names=names,
             log=log,
+            device=device,
         )
         return fitted, learned
 
