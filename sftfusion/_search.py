@@ -8,20 +8,19 @@ members, at every temperature and pool, by fusing those probabilities.
 
 import copy
 import itertools
-import math
 import time
 from numbers import Integral
 
 import numpy as np
 from joblib import Parallel, delayed
-from scipy.stats import rankdata
-from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import check_cv
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from sftfusion._candidates import results_table, score_subset
 from sftfusion._classifier import (
     SFTClassifier,
     _is_learn,
@@ -30,8 +29,6 @@ from sftfusion._classifier import (
 )
 from sftfusion._compat import _fit_context, scorer_accepts_sample_weight
 from sftfusion._crossfit import check_partition, cross_fit_members
-from sftfusion._fusion import fuse
-from sftfusion._learning import fit_fusion
 from sftfusion._members import (
     check_cache,
     format_progress,
@@ -60,8 +57,9 @@ class MemberSearchCV(MetaEstimatorMixin, BaseEstimator):
         The ensemble whose members are searched. Members set to ``"drop"`` stay
         out of every subset. Its ``weights`` (restricted to each subset) and
         ``calibrate_members`` apply to every candidate, and its ``memory`` to
-        every member fit. Its ``cv`` and ``n_jobs`` apply when the best
-        candidate is refitted.
+        every member fit. Its ``cv``, ``n_jobs``, ``device`` and ``batch_size``
+        apply when the best candidate is refitted. The scoring itself fuses,
+        and learns where a candidate learns, with numpy on the CPU.
     temperatures : list of (float or "learn"), default=None
         Temperatures to try, each in (0, inf] or ``"learn"``. None means the
         estimator's ``temperature`` only.
@@ -249,6 +247,7 @@ class MemberSearchCV(MetaEstimatorMixin, BaseEstimator):
         names = [estimator.estimators[index][0] for index in active]
         members = [estimator.estimators[index][1] for index in active]
         for name, member in zip(names, members, strict=True):
+            # Raises before any fit if a member cannot take sample_weight.
             sample_weight_params(name, member, sample_weight)
         classes = np.unique(y_labels)
         self.scorer_ = check_scoring(estimator, self.scoring)
@@ -298,30 +297,19 @@ class MemberSearchCV(MetaEstimatorMixin, BaseEstimator):
             "learn_weights": learn_weights,
             "calibrate_members": estimator.calibrate_members,
         }
-        scores = Parallel(n_jobs=self.n_jobs)(
-            delayed(_score_subset)(
-                out_of_fold[list(subset)],
-                [names[index] for index in subset],
-                _subset_prior(all_weights, estimator.estimators, active, subset),
-                settings,
-            )
+        priors = [
+            _subset_prior(all_weights, estimator.estimators, active, subset)
             for subset in subsets
-        )
+        ]
+        scores = self._score_subsets(out_of_fold, names, subsets, priors, settings)
         self.score_time_ = time.perf_counter() - start
-        if self.verbose:
-            message = (
-                f"Scored {len(subsets) * len(temperatures) * len(pools)} "
-                f"candidates on {len(splits)} folds"
-            )
-            line = format_progress("MemberSearchCV", message, self.score_time_)
-            print(line, flush=True)
 
-        self.cv_results_ = _results_table(
+        self.cv_results_ = results_table(
             [[names[index] for index in subset] for subset in subsets],
             names,
             temperatures,
             pools,
-            np.concatenate(scores),
+            scores,
         )
         self.n_splits_ = len(splits)
         self.best_index_ = int(np.argmin(self.cv_results_["rank_test_score"]))
@@ -335,6 +323,30 @@ class MemberSearchCV(MetaEstimatorMixin, BaseEstimator):
             self.best_estimator_ = best.fit(X, y, sample_weight=sample_weight)
             self.refit_time_ = time.perf_counter() - start
         return self
+
+    def _score_subsets(self, out_of_fold, names, subsets, priors, settings):
+        """Score every subset at every temperature and pool, subsets in parallel.
+
+        Returns an array with one row per candidate and one column per split.
+        """
+        start = time.perf_counter()
+        scores = Parallel(n_jobs=self.n_jobs)(
+            delayed(score_subset)(
+                out_of_fold[list(subset)],
+                [names[index] for index in subset],
+                prior,
+                settings,
+            )
+            for subset, prior in zip(subsets, priors, strict=True)
+        )
+        scores = np.concatenate(scores)
+        if self.verbose:
+            message = (
+                f"Scored {len(scores)} candidates on {len(settings['splits'])} folds"
+            )
+            seconds = time.perf_counter() - start
+            print(format_progress("MemberSearchCV", message, seconds), flush=True)
+        return scores
 
     @property
     def n_features_in_(self):
@@ -474,140 +486,3 @@ def _subset_prior(weights, estimators, active, subset):
     """Return the prior weights of a subset of the active members, summing to 1."""
     entries = [active[position] for position in subset]
     return check_weights(weights, len(estimators), entries)
-
-
-def _score_subset(out_of_fold, names, prior, settings):
-    """Score one member subset at every temperature and pool, on every fold.
-
-    Returns an array of shape (n_temperatures * n_pools, n_splits), the rows in
-    the order temperatures x pools.
-    """
-    holder = _FusedPrediction(settings["classes"])
-    y_labels, weight = settings["y_labels"], settings["sample_weight"]
-    rows = []
-    for temperature in settings["temperatures"]:
-        for pool in settings["pools"]:
-            row = []
-            for train, test in settings["splits"]:
-                fused = _fuse_fold(
-                    out_of_fold, names, prior, temperature, pool, train, test, settings
-                )
-                score_params = (
-                    {"sample_weight": weight[test]}
-                    if settings["weighted_scores"]
-                    else {}
-                )
-                row.append(
-                    settings["scorer"](holder, fused, y_labels[test], **score_params)
-                )
-            rows.append(row)
-    return np.asarray(rows, dtype=np.float64)
-
-
-def _fuse_fold(out_of_fold, names, prior, temperature, pool, train, test, settings):
-    """Return a candidate's fused probabilities on one test fold.
-
-    A candidate that learns anything learns it on the stored predictions of the
-    ``train`` rows, exactly as SFTClassifier would on its own out-of-fold
-    predictions.
-    """
-    learn_temperature = _is_learn(temperature)
-    learns = (
-        learn_temperature
-        or settings["learn_weights"]
-        or pool == "auto"
-        or settings["calibrate_members"]
-    )
-    if not learns:
-        fold = out_of_fold[:, test]
-        return fuse(fold, temperature=temperature, prior=prior, pool=pool)
-
-    weight = settings["sample_weight"]
-    learned, _ = fit_fusion(
-        out_of_fold[:, train],
-        settings["y_index"][train],
-        None if weight is None else weight[train],
-        pools=("linear", "log") if pool == "auto" else (pool,),
-        temperature=1.0 if learn_temperature else temperature,
-        prior=prior,
-        learn_temperature=learn_temperature,
-        learn_weights=settings["learn_weights"],
-        calibrate_members=settings["calibrate_members"],
-        names=names,
-    )
-    return fuse(
-        out_of_fold[:, test],
-        temperature=learned.temperature,
-        prior=learned.prior,
-        pool=learned.pool,
-        member_temperatures=learned.member_temperatures,
-    )
-
-
-def _results_table(subsets, names, temperatures, pools, scores):
-    """Return ``cv_results_`` for the candidates subsets x temperatures x pools.
-
-    ``subsets`` lists the member names of each subset, ``names`` all the active
-    members, and ``scores`` has one row per candidate and one column per split.
-    """
-    candidates = [
-        (subset, temperature, pool)
-        for subset in subsets
-        for temperature in temperatures
-        for pool in pools
-    ]
-    members = np.empty(len(candidates), dtype=object)
-    members[:] = [tuple(subset) for subset, _, _ in candidates]
-    params = []
-    for subset, temperature, pool in candidates:
-        candidate = {name: "drop" for name in names if name not in subset}
-        candidate.update(temperature=temperature, pool=pool)
-        params.append(candidate)
-
-    results = {
-        "param_members": members,
-        "param_temperature": np.array(
-            [temperature for _, temperature, _ in candidates], dtype=object
-        ),
-        "param_pool": np.array([pool for _, _, pool in candidates], dtype=object),
-        "params": params,
-    }
-    for split in range(scores.shape[1]):
-        results[f"split{split}_test_score"] = scores[:, split]
-    mean = scores.mean(axis=1)
-    results["mean_test_score"] = mean
-    results["std_test_score"] = scores.std(axis=1)
-    # A NaN mean ranks last, after every finite one.
-    ranked = np.where(np.isnan(mean), -math.inf, mean)
-    results["rank_test_score"] = rankdata(-ranked, method="min").astype(np.int32)
-    return results
-
-
-class _FusedPrediction(ClassifierMixin, BaseEstimator):
-    """A stand-in for a fitted ensemble that scorers call with fused probabilities.
-
-    Its ``X`` is the array of fused probabilities itself, so that any scikit-learn
-    scorer can score a candidate without refitting or re-predicting the members.
-
-    Parameters
-    ----------
-    classes : ndarray of shape (n_classes,)
-        The labels of the probability columns.
-    """
-
-    def __init__(self, classes):
-        self.classes = classes
-
-    @property
-    def classes_(self):
-        return self.classes
-
-    def predict_proba(self, X):
-        return X
-
-    def predict_log_proba(self, X):
-        with np.errstate(divide="ignore"):
-            return np.log(X)
-
-    def predict(self, X):
-        return self.classes[np.argmax(X, axis=1)]

@@ -36,8 +36,8 @@ class WorkerNB(GaussianNB):
 class SeededMLP(torch.nn.Module):
     """A two-layer perceptron whose initial weights depend only on ``seed``.
 
-    skorch builds the module inside fit, so on a dask worker; seeding here makes
-    the worker's net start from the same weights as a net fitted locally.
+    skorch builds the module inside fit, which runs on a dask worker. Seeding
+    here makes the worker's net start from the same weights as a local one.
     """
 
     def __init__(self, seed=0, n_features=4, n_outputs=3, hidden=8):
