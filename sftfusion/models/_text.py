@@ -7,16 +7,13 @@ head. ``check_texts`` is the input check that every text member shares.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import reprlib
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
@@ -25,6 +22,13 @@ from sftfusion.models._pretrained import (
     load_config,
     load_tokenizer,
     resolve_model_dir,
+)
+from sftfusion.models._torch_utils import (
+    TRAINING_PARAMETER_CONSTRAINTS,
+    draw_seed,
+    encode_labels,
+    net_log_proba,
+    seeded_torch_rng,
 )
 
 # Gradients of a freshly initialised head can be large in the first steps.
@@ -103,23 +107,6 @@ def check_texts(X, *, estimator_name: str) -> list[str]:
                 "replace missing values with ''."
             )
     return [str(item) for item in array]
-
-
-@contextlib.contextmanager
-def seeded_torch_rng(seed: int, device):
-    """Seed torch's RNG for the block, then restore the caller's RNG state.
-
-    Only the CPU generator is forked and seeded unless ``device`` is a CUDA
-    device, in which case every CUDA generator is forked and seeded too.
-    """
-    on_cuda = torch.device(device).type == "cuda"
-    cuda_devices = list(range(torch.cuda.device_count())) if on_cuda else []
-    with torch.random.fork_rng(devices=cuda_devices):
-        if on_cuda:
-            torch.manual_seed(seed)
-        else:
-            torch.default_generator.manual_seed(seed)
-        yield
 
 
 class TextTransformerClassifier(ClassifierMixin, BaseEstimator):
@@ -215,12 +202,7 @@ class TextTransformerClassifier(ClassifierMixin, BaseEstimator):
         "model": [None, str, os.PathLike],
         "max_length": [Interval(Integral, 2, None, closed="left")],
         "freeze_layers": [Interval(Integral, 0, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "device": [str, torch.device],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **TRAINING_PARAMETER_CONSTRAINTS,
     }
 
     def __init__(
@@ -279,14 +261,7 @@ class TextTransformerClassifier(ClassifierMixin, BaseEstimator):
             )
 
         check_classification_targets(y)
-        label_encoder = LabelEncoder()
-        y_encoded = label_encoder.fit_transform(y).astype(np.int64)
-        classes = label_encoder.classes_
-        if len(classes) < 2:
-            raise ValueError(
-                f"{name} needs samples of at least 2 classes; got only the class "
-                f"{classes[0]!r}."
-            )
+        y_encoded, classes = encode_labels(y, estimator_name=name)
 
         model_dir = resolve_model_dir(self.model)
         self._check_against_config(load_config(model_dir), model_dir)
@@ -298,8 +273,7 @@ class TextTransformerClassifier(ClassifierMixin, BaseEstimator):
         ).fit(texts)
         inputs = dict(tokenizer.transform(texts))
 
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        with seeded_torch_rng(seed, self.device):
+        with seeded_torch_rng(draw_seed(self.random_state), self.device):
             net = NeuralNetClassifier(
                 TextClassifierModule,
                 module__model_dir=str(model_dir),
@@ -356,11 +330,7 @@ class TextTransformerClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         texts = check_texts(X, estimator_name=type(self).__name__)
         inputs = dict(self.tokenizer_.transform(texts))
-
-        # The net computes the softmax in float32. Renormalising in float64
-        # makes each row sum to 1 at float64 precision.
-        proba = np.asarray(self.net_.predict_proba(inputs), dtype=np.float64)
-        return proba / proba.sum(axis=1, keepdims=True)
+        return np.exp(net_log_proba(self.net_, inputs))
 
     def predict(self, X):
         """Return the most probable class label for each text in ``X``.
