@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNetClassifier
 
 from sftfusion._compat import Interval, _fit_context
+from sftfusion.models._base import PredictFromProbaMixin
 from sftfusion.models._modules import SequenceTransformerModule
 from sftfusion.models._torch_utils import (
     TRAINING_PARAMETER_CONSTRAINTS,
@@ -27,7 +28,9 @@ from sftfusion.models._torch_utils import (
 )
 
 
-class SequenceTransformerClassifier(ClassifierMixin, BaseEstimator):
+class SequenceTransformerClassifier(
+    PredictFromProbaMixin, ClassifierMixin, BaseEstimator
+):
     """Transformer encoder classifier over the features of a row, read as tokens.
 
     Each row of ``X`` becomes a short sequence of tokens. A learned CLS token
@@ -245,22 +248,6 @@ class SequenceTransformerClassifier(ClassifierMixin, BaseEstimator):
         X = _writable(X)
 
         return net_log_proba(self.net_, X)
-
-    def predict(self, X):
-        """Predict the class label of each row of ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input data, with the same features as in ``fit``.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            The label in ``classes_`` with the highest probability.
-        """
-        log_proba = self.predict_log_proba(X)
-        return self.classes_[np.argmax(log_proba, axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

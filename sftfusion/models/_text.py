@@ -2,7 +2,8 @@
 
 The estimator takes raw strings, tokenizes them with the tokenizer of a local
 Hugging Face model folder, and fine-tunes the pretrained encoder with a linear
-head. ``check_texts`` is the input check that every text member shares.
+head. ``check_texts``, ``check_texts_and_labels`` and ``TextInputMixin`` are
+the input checks and tags that every text member shares.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from sftfusion._compat import Interval, _fit_context
+from sftfusion.models._base import PredictFromProbaMixin
 from sftfusion.models._pretrained import (
     load_config,
     load_tokenizer,
@@ -109,7 +111,43 @@ def check_texts(X, *, estimator_name: str) -> list[str]:
     return [str(item) for item in array]
 
 
-class TextTransformerClassifier(ClassifierMixin, BaseEstimator):
+def check_texts_and_labels(X, y, *, estimator_name: str):
+    """Check training texts ``X`` and their labels ``y`` for a text classifier.
+
+    ``X`` is checked and converted by :func:`check_texts`. ``y`` must hold one
+    classification label per text. Returns the texts as a list of str and
+    ``y`` as a 1-D array.
+
+    Raises
+    ------
+    ValueError
+        If ``y`` and ``X`` differ in length, or if ``y`` is not a
+        classification target, such as continuous values.
+    """
+    texts = check_texts(X, estimator_name=estimator_name)
+    y = column_or_1d(y)
+    if len(y) != len(texts):
+        raise ValueError(
+            f"{estimator_name} expects one label per text; got {len(texts)} texts "
+            f"and {len(y)} labels."
+        )
+    check_classification_targets(y)
+    return texts, y
+
+
+class TextInputMixin:
+    """Mixin that tags an estimator's ``X`` as one string per sample."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        return tags
+
+
+class TextTransformerClassifier(
+    TextInputMixin, PredictFromProbaMixin, ClassifierMixin, BaseEstimator
+):
     """Fine-tune a pretrained Transformer encoder to classify raw texts.
 
     The texts are tokenized with the model folder's own tokenizer, truncated
@@ -252,15 +290,7 @@ class TextTransformerClassifier(ClassifierMixin, BaseEstimator):
         from sftfusion.models._text_modules import TextClassifierModule
 
         name = type(self).__name__
-        texts = check_texts(X, estimator_name=name)
-        y = column_or_1d(y)
-        if len(y) != len(texts):
-            raise ValueError(
-                f"{name} expects one label per text; got {len(texts)} texts and "
-                f"{len(y)} labels."
-            )
-
-        check_classification_targets(y)
+        texts, y = check_texts_and_labels(X, y, estimator_name=name)
         y_encoded, classes = encode_labels(y, estimator_name=name)
 
         model_dir = resolve_model_dir(self.model)
@@ -331,24 +361,3 @@ class TextTransformerClassifier(ClassifierMixin, BaseEstimator):
         texts = check_texts(X, estimator_name=type(self).__name__)
         inputs = dict(self.tokenizer_.transform(texts))
         return np.exp(net_log_proba(self.net_, inputs))
-
-    def predict(self, X):
-        """Return the most probable class label for each text in ``X``.
-
-        Parameters
-        ----------
-        X : list of str or array-like of str of shape (n_samples,)
-            Texts to classify.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            Labels from ``classes_``.
-        """
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        return tags
