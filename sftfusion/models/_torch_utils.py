@@ -1,9 +1,9 @@
 """Torch helpers that the skorch-based members share.
 
-The members resolve their ``device`` parameter, seed torch for one fit without
-touching the caller's random state, encode labels for the net and turn the
-net's float32 logits into float64 probabilities in the same way, so each of
-these steps is written once here.
+Each member resolves its ``device`` parameter, seeds torch for one fit without
+touching the caller's random state, encodes the labels for the net and turns the
+net's float32 logits into float64 probabilities. These steps are written once
+here.
 """
 
 from __future__ import annotations
