@@ -15,6 +15,7 @@ from sklearn.utils.validation import assert_all_finite, check_is_fitted, column_
 
 from sftfusion._compat import Interval, _BaseComposition, _fit_context
 from sftfusion._fusion import fuse
+from sftfusion._html_repr import members_visual_block
 from sftfusion._members import (
     DROP,
     collect_probabilities,
@@ -308,6 +309,9 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
         """
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
+
+    def _sk_visual_block_(self):
+        return members_visual_block(self)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
