@@ -213,9 +213,9 @@ class MemberWeightsDisplay:
         weights_ax.set_yticks(positions, labels=self.names)
         weights_ax.invert_yaxis()
         weights_ax.set_xlim(0, max(weights.max(), 1 / len(weights)) * 1.25)
-        weights_ax.set_xlabel("prior weight π")
+        # The x label explains the dotted line, so no legend covers the bars.
+        weights_ax.set_xlabel("prior weight π (dotted: uniform weight)")
         weights_ax.set_title(self._weights_title())
-        weights_ax.legend(loc="lower right")
 
         self.temperature_bars_ = None
         if temperatures is not None:
@@ -509,7 +509,7 @@ class ReliabilityDiagramDisplay:
         """
         plt = _import_pyplot(f"{type(self).__name__}.plot")
         if ax is None:
-            _, ax = plt.subplots(figsize=(5.5, 5.5))
+            _, ax = plt.subplots(figsize=(5.5, 5.5), layout="constrained")
 
         self.lines_ = {}
         for curve_name, display in self.calibration_displays.items():
@@ -529,7 +529,8 @@ class ReliabilityDiagramDisplay:
             ax.set_title("Reliability diagram (top-label)")
         else:
             ax.set_title("Reliability diagram")
-        ax.legend(loc="upper left")
+        # Inside the Axes, where matplotlib finds the least overlap with curves.
+        ax.legend(loc="best", framealpha=0.85, fontsize="small")
 
         self.ax_ = ax
         self.figure_ = ax.figure

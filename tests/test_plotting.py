@@ -1,7 +1,7 @@
 """Tests of the Display objects in sftfusion.plotting.
 
-They draw with matplotlib's Agg backend and are skipped, with the reason shown,
-where matplotlib is not installed; the message that a missing matplotlib gives is
+They draw with matplotlib's Agg backend. Where matplotlib is not installed they
+are skipped with the reason shown, but the error for a missing matplotlib is
 tested either way.
 """
 
@@ -232,8 +232,8 @@ def test_reliability_multiclass_top_label(pyplot, iris_model, iris):
 
 def test_reliability_member_columns_follow_member_classes(pyplot, iris):
     X, y = iris
-    # The second member never sees class 0, so its table has two columns that
-    # the display must place at classes 1 and 2.
+    # The second member is fitted without class 0, so its table has two columns
+    # that the display must place at classes 1 and 2.
     keep = y > 0
     partial = LogisticRegression(max_iter=1000).fit(X[keep], y[keep])
     members = [
