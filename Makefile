@@ -17,15 +17,15 @@ $(STAMP): pyproject.toml
 	# The CPU build of torch first: an unpinned torch pulls a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet "torch==2.13.0" || \
 		$(BIN)/python -m pip install --quiet "torch>=2.2"
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,text]"
 	touch $(STAMP)
 
 $(PLOT_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[test,plot]"
+	$(BIN)/python -m pip install --quiet -e ".[test,text,plot]"
 	touch $(PLOT_STAMP)
 
 $(DOCS_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[test,docs]"
+	$(BIN)/python -m pip install --quiet -e ".[test,text,docs]"
 	touch $(PLOT_STAMP) $(DOCS_STAMP)
 
 demo: $(STAMP)

@@ -58,6 +58,21 @@ def finfo(xp: ModuleType, dtype) -> object:
     return xp.finfo(dtype)
 
 
+def row_max(xp: ModuleType, array: object):
+    """Return the maximum of each row of a 2-D array, shape (n_rows, 1)."""
+    if xp is np:
+        return array.max(axis=1, keepdims=True)
+    return array.amax(dim=1, keepdim=True)
+
+
+def fill(xp: ModuleType, array: object, value: float) -> None:
+    """Set every element of ``array`` to ``value`` in place."""
+    if xp is np:
+        array.fill(value)
+    else:
+        array.fill_(value)
+
+
 def block_rows(xp: ModuleType, array: object, n_columns: int) -> int:
     """Return how many rows one kernel block should hold.
 

@@ -9,22 +9,30 @@ from numbers import Integral, Real
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import ClassifierMixin, clone
+from sklearn.model_selection import check_cv
 from sklearn.utils import Bunch, get_tags
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import assert_all_finite, check_is_fitted, column_or_1d
 
-from sftfusion._compat import Interval, _BaseComposition, _fit_context
+from sftfusion._compat import Interval, StrOptions, _BaseComposition, _fit_context
+from sftfusion._crossfit import check_partition, cross_fit_members
 from sftfusion._fusion import fuse
 from sftfusion._html_repr import members_visual_block
+from sftfusion._learning import fit_fusion
 from sftfusion._members import (
     DROP,
     collect_probabilities,
     column_positions,
     fit_member,
+    format_progress,
     sample_weight_params,
     validate_members,
 )
-from sftfusion._validation import check_temperature, check_weights
+from sftfusion._validation import (
+    check_sortable_labels,
+    check_temperature,
+    check_weights,
+)
 
 
 class SFTClassifier(ClassifierMixin, _BaseComposition):
@@ -43,34 +51,69 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
         must not contain ``"__"`` and must not equal a parameter name of this
         class. Members are cloned in ``fit``; a member wrapped in
         :class:`sklearn.frozen.FrozenEstimator` is used as it is.
-    temperature : float, default=1.0
+    temperature : float or "learn", default=1.0
         Temperature ``T`` of the softmax over members, in (0, inf]. Low values
         give, per class, most weight to the most confident member;
-        ``float("inf")`` gives weighted soft voting.
-    weights : array-like of shape (n_estimators,), default=None
+        ``float("inf")`` gives weighted soft voting. ``"learn"`` fits it on
+        out-of-fold predictions (see Notes), within [0.02, 1e4].
+    weights : array-like of shape (n_estimators,) or "learn", default=None
         Non-negative prior weights ``pi``, one per entry of ``estimators``
         (entries set to ``"drop"`` included, their weights ignored). None means
-        uniform weights.
+        uniform weights. ``"learn"`` fits them on out-of-fold predictions.
+    pool : {"linear", "log", "auto"}, default="linear"
+        How the weighted members are combined. ``"linear"`` is the weighted
+        mean of the probabilities (the formula in Notes). ``"log"`` is the
+        log-linear pool ``log q_c = sum_i w_ic log p_ic`` renormalised with a
+        softmax over classes, with the same softmax weights ``w``. ``"auto"``
+        fits both on out-of-fold predictions and keeps the one of lower
+        log-loss.
+    calibrate_members : bool, default=False
+        If True, also learn one temperature ``tau_i`` per member, which
+        recalibrates its probabilities to ``softmax(log p_i / tau_i)`` before
+        fusion, jointly with the other learned parameters.
+    cv : int, cross-validation generator or iterable, default=5
+        Splits that produce the out-of-fold member probabilities when anything
+        is learned (``"learn"``, ``pool="auto"`` or ``calibrate_members``);
+        unused otherwise. An int gives :class:`~sklearn.model_selection.StratifiedKFold`
+        without shuffling. Every sample must be in exactly one test fold.
+    refit : bool, default=True
+        When anything is learned: if True, each member is fitted once more on
+        all samples after the out-of-fold pass. If False, each member keeps its
+        fold models and predicts the mean of their probabilities, which saves
+        one full fit per member.
     n_jobs : int, default=None
-        Number of jobs that fit the members in parallel with joblib. None means 1
-        unless in a :obj:`joblib.parallel_backend` context; -1 means all
-        processors.
+        Number of jobs that fit the members (and their fold models) in parallel
+        with joblib. None means 1 unless in a :obj:`joblib.parallel_backend`
+        context; -1 means all processors.
     verbose : bool or int, default=False
-        If True, print one line with the elapsed time after each member is
-        fitted.
+        If True, print one line with the elapsed time after each member fit
+        (and each fold fit), and after learning the fusion parameters.
 
     Attributes
     ----------
     estimators_ : list of estimators
-        The fitted members, without the entries set to ``"drop"``.
+        The fitted members, without the entries set to ``"drop"``. With
+        ``refit=False`` and learned fusion, each is a ``FoldAveragedClassifier``
+        of the member's fold models.
     named_estimators_ : :class:`~sklearn.utils.Bunch`
         The fitted members by name; dropped entries are kept as ``"drop"``.
     classes_ : ndarray of shape (n_classes,)
         The class labels, sorted.
     temperature_ : float
-        The temperature used by predict.
+        The temperature used by predict, learned or as given.
     weights_ : ndarray of shape (n_active_members,)
-        The prior weights of the fitted members, normalised to sum to 1.
+        The prior weights of the fitted members, normalised to sum to 1,
+        learned or as given.
+    pool_ : {"linear", "log"}
+        The pool used by predict.
+    member_temperatures_ : ndarray of shape (n_active_members,)
+        The learned member temperatures ``tau_i``. Only defined with
+        ``calibrate_members=True``.
+    cv_results_ : dict of ndarray
+        Out-of-fold scores, one row per member and per fitted pool: keys
+        ``"name"`` (member names, then ``"fused (linear)"`` and/or
+        ``"fused (log)"``), ``"log_loss"`` and ``"accuracy"``, weighted by
+        ``sample_weight``. Only defined when anything is learned.
     n_features_in_ : int
         Number of features seen by the first member that records it. Only
         defined if a member defines it.
@@ -95,6 +138,17 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
     A member's columns are placed by its own ``classes_``, so a member fitted on
     a subset of the labels gives probability 0 to the labels it never saw.
 
+    Learned fusion fits the members on the training folds of ``cv``, collects
+    their probabilities on the held-out folds, and fits ``T``, ``pi`` (as
+    ``softmax(alpha)``) and ``tau`` with L-BFGS-B by minimising the
+    sample-weighted log-loss of the fused out-of-fold prediction plus
+    ``0.5 * 1e-3 * (sum_i (alpha_i - mean(alpha))^2 + sum_i log(tau_i)^2)``.
+    That penalty pulls the priors towards uniform and the member temperatures
+    towards 1 just enough to keep the problem well-posed: a useless member's
+    weight goes to about 0 rather than exactly 0. At ``T = 1`` the member
+    weights differ by at most a factor e, so learning ``T`` and ``pi`` is what
+    lets the fusion beat plain averaging.
+
     Examples
     --------
     >>> from sklearn.datasets import load_iris
@@ -114,18 +168,36 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
 
     _parameter_constraints: dict = {
         "estimators": [list],
-        "temperature": [Interval(Real, 0, None, closed="right")],
-        "weights": ["array-like", None],
+        "temperature": [Interval(Real, 0, None, closed="right"), StrOptions({"learn"})],
+        "weights": ["array-like", None, StrOptions({"learn"})],
+        "pool": [StrOptions({"linear", "log", "auto"})],
+        "calibrate_members": ["boolean"],
+        "cv": ["cv_object"],
+        "refit": ["boolean"],
         "n_jobs": [None, Integral],
         "verbose": ["verbose"],
     }
 
     def __init__(
-        self, estimators, *, temperature=1.0, weights=None, n_jobs=None, verbose=False
+        self,
+        estimators,
+        *,
+        temperature=1.0,
+        weights=None,
+        pool="linear",
+        calibrate_members=False,
+        cv=5,
+        refit=True,
+        n_jobs=None,
+        verbose=False,
     ):
         self.estimators = estimators
         self.temperature = temperature
         self.weights = weights
+        self.pool = pool
+        self.calibrate_members = calibrate_members
+        self.cv = cv
+        self.refit = refit
         self.n_jobs = n_jobs
         self.verbose = verbose
 
@@ -193,33 +265,41 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
             self.estimators, reserved=set(self._get_param_names())
         )
         y_labels, y_for_members = _validate_targets(y)
-        temperature = check_temperature(self.temperature)
-        prior = check_weights(self.weights, len(self.estimators), active)
+        sample_weight = _validate_sample_weight(sample_weight, len(y_labels))
+        learn_temperature = _is_learn(self.temperature)
+        learn_weights = _is_learn(self.weights)
+        temperature = 1.0 if learn_temperature else check_temperature(self.temperature)
+        prior = check_weights(
+            None if learn_weights else self.weights, len(self.estimators), active
+        )
 
         names = [self.estimators[index][0] for index in active]
         members = [self.estimators[index][1] for index in active]
-        fit_params = [
+        for name, member in zip(names, members, strict=True):
+            # Raises before any fit if a member cannot take sample_weight.
             sample_weight_params(name, member, sample_weight)
-            for name, member in zip(names, members, strict=True)
-        ]
-
-        fitted = Parallel(n_jobs=self.n_jobs)(
-            delayed(fit_member)(
-                clone(member),
-                X,
-                y_for_members,
-                params,
-                name,
-                position,
-                len(members),
-                self.verbose,
-            )
-            for position, (name, member, params) in enumerate(
-                zip(names, members, fit_params, strict=True), start=1
-            )
-        )
-
         classes = np.unique(y_labels)
+
+        if self._learns_fusion():
+            fitted, learned = self._fit_learned(
+                X,
+                y_labels,
+                y_for_members,
+                sample_weight,
+                names,
+                members,
+                classes,
+                temperature,
+                prior,
+            )
+            temperature, prior = learned.temperature, learned.prior
+            pool = learned.pool
+            if self.calibrate_members:
+                self.member_temperatures_ = learned.member_temperatures
+        else:
+            fitted = self._fit_members(X, y_for_members, sample_weight, names, members)
+            pool = "linear" if self.pool == "auto" else self.pool
+
         self._member_columns = [
             column_positions(name, member, classes)
             for name, member in zip(names, fitted, strict=True)
@@ -232,8 +312,89 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
             self.named_estimators_[name] = fitted_by_name.get(name, DROP)
         self.temperature_ = temperature
         self.weights_ = prior
+        self.pool_ = pool
         self._copy_feature_attributes(fitted)
         return self
+
+    def _learns_fusion(self):
+        """Tell whether fit learns anything from out-of-fold predictions."""
+        return (
+            _is_learn(self.temperature)
+            or _is_learn(self.weights)
+            or self.pool == "auto"
+            or self.calibrate_members
+        )
+
+    def _fit_members(self, X, y, sample_weight, names, members):
+        """Fit a clone of every member on all samples, in parallel."""
+        return Parallel(n_jobs=self.n_jobs)(
+            delayed(fit_member)(
+                clone(member),
+                X,
+                y,
+                sample_weight_params(name, member, sample_weight),
+                name,
+                position,
+                len(members),
+                self.verbose,
+            )
+            for position, (name, member) in enumerate(
+                zip(names, members, strict=True), start=1
+            )
+        )
+
+    def _fit_learned(
+        self,
+        X,
+        y_labels,
+        y,
+        sample_weight,
+        names,
+        members,
+        classes,
+        temperature,
+        prior,
+    ):
+        """Cross-fit the members, learn the fusion parameters and fit the final members.
+
+        Returns the members to predict with and the learned parameters, and sets
+        ``cv_results_``.
+        """
+        cv = check_cv(self.cv, y_labels, classifier=True)
+        splits = list(cv.split(X, y_labels))
+        check_partition(splits, len(y_labels))
+        out_of_fold, fitted = cross_fit_members(
+            names,
+            members,
+            X,
+            y,
+            sample_weight,
+            classes,
+            splits,
+            refit=self.refit,
+            n_jobs=self.n_jobs,
+            verbose=self.verbose,
+        )
+
+        def log(pool, seconds):
+            if self.verbose:
+                message = f"Learning the fusion parameters, pool={pool!r}"
+                print(format_progress("SFTClassifier", message, seconds), flush=True)
+
+        learned, self.cv_results_ = fit_fusion(
+            out_of_fold,
+            np.searchsorted(classes, y_labels),
+            sample_weight,
+            pools=("linear", "log") if self.pool == "auto" else (self.pool,),
+            temperature=temperature,
+            prior=prior,
+            learn_temperature=_is_learn(self.temperature),
+            learn_weights=_is_learn(self.weights),
+            calibrate_members=self.calibrate_members,
+            names=names,
+            log=log,
+        )
+        return fitted, learned
 
     def _copy_feature_attributes(self, fitted):
         """Copy ``n_features_in_`` and ``feature_names_in_`` from the first member."""
@@ -273,7 +434,13 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
             to 1.
         """
         probas = self._member_probabilities(X)
-        return fuse(probas, temperature=self.temperature_, prior=self.weights_)
+        return fuse(
+            probas,
+            temperature=self.temperature_,
+            prior=self.weights_,
+            pool=self.pool_,
+            member_temperatures=getattr(self, "member_temperatures_", None),
+        )
 
     def predict_log_proba(self, X):
         """Return the log of the fused class probabilities of X.
@@ -336,6 +503,35 @@ def _active_estimators(estimators):
         return []
 
 
+def _is_learn(value):
+    return isinstance(value, str) and value == "learn"
+
+
+def _validate_sample_weight(sample_weight, n_samples):
+    """Return ``sample_weight`` as a float array of shape (n_samples,), or None.
+
+    A scalar weight applies to every sample.
+    """
+    if sample_weight is None:
+        return None
+    try:
+        weight = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"sample_weight must contain numbers; got {sample_weight!r}."
+        ) from exc
+    if weight.ndim == 0:
+        weight = np.full(n_samples, float(weight))
+    if weight.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight must have shape ({n_samples},), one weight per sample; "
+            f"got shape {weight.shape}."
+        )
+    if not np.all(np.isfinite(weight)):
+        raise ValueError("sample_weight must contain finite numbers; got NaN or inf.")
+    return weight
+
+
 def _validate_targets(y):
     """Check y and return its labels as a 1-D array and the y to give the members.
 
@@ -348,6 +544,7 @@ def _validate_targets(y):
         )
     labels = column_or_1d(y, warn=True)
     assert_all_finite(labels, input_name="y")
+    check_sortable_labels(labels)
     check_classification_targets(labels)
     y_for_members = y if np.asarray(y).ndim == 1 else labels
     return labels, y_for_members

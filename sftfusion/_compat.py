@@ -5,6 +5,7 @@ import here means a scikit-learn release that moves one breaks a single module.
 """
 
 from sklearn.base import _fit_context
+from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import (
     HasMethods,
     Interval,
@@ -26,4 +27,5 @@ __all__ = [
     "_BaseComposition",
     "_VisualBlock",
     "_fit_context",
+    "_safe_indexing",
 ]

@@ -18,7 +18,17 @@ import numpy as np
 
 from sftfusion import _backend
 from sftfusion._backend import get_namespace, is_torch_tensor
-from sftfusion._validation import check_probabilities, check_temperature, check_weights
+from sftfusion._validation import (
+    check_member_temperatures,
+    check_pool,
+    check_probabilities,
+    check_temperature,
+    check_weights,
+)
+
+# Floor of the probabilities whose logarithm the log pool and the member
+# recalibration take, so that a probability of 0 gives a finite log.
+LOG_FLOOR = 1e-12
 
 # The kernel skips the max-subtraction of the softmax while exp(p / T) cannot
 # overflow. Probabilities are at most 1 (plus rounding, hence the factor 2 of
@@ -26,7 +36,15 @@ from sftfusion._validation import check_probabilities, check_temperature, check_
 _HEADROOM = 2.0
 
 
-def softmax_fusion(probas, *, temperature=1.0, weights=None, check_input=True):
+def softmax_fusion(
+    probas,
+    *,
+    temperature=1.0,
+    weights=None,
+    pool="linear",
+    member_temperatures=None,
+    check_input=True,
+):
     """Fuse member probabilities with per-sample, per-class softmax weights.
 
     Each member's weight for class ``c`` of a sample is the softmax, over members,
@@ -47,6 +65,16 @@ def softmax_fusion(probas, *, temperature=1.0, weights=None, check_input=True):
     weights : array-like of shape (n_members,), default=None
         Non-negative prior weights ``pi`` of the members, normalised to sum to 1.
         None means uniform weights. Members of weight 0 are ignored.
+    pool : {"linear", "log"}, default="linear"
+        How the weighted members are combined. ``"linear"`` takes the weighted
+        mean of the probabilities (the formula above). ``"log"`` takes the
+        weighted mean of their logarithms, ``log q_c = sum_i w_ic log p_ic``,
+        and renormalises with a softmax over classes; probabilities below 1e-12
+        count as 1e-12 there.
+    member_temperatures : array-like of shape (n_members,), default=None
+        Positive per-member temperatures ``tau_i``. If given, member ``i``'s
+        probabilities are first recalibrated to ``softmax(log(p_i) / tau_i)``
+        (probabilities below 1e-12 count as 1e-12). None leaves them unchanged.
     check_input : bool, default=True
         Check that every member's table is finite, non-negative and that its rows
         sum to 1. Set it to False only for inputs already checked, to save the
@@ -62,8 +90,9 @@ def softmax_fusion(probas, *, temperature=1.0, weights=None, check_input=True):
     ------
     ValueError
         If ``temperature`` is not in (0, inf], if ``weights`` has the wrong
-        length, a negative, NaN or infinite entry or only zeros, or, with
-        ``check_input``, if ``probas`` is not a valid probability array.
+        length, a negative, NaN or infinite entry or only zeros, if ``pool`` or
+        ``member_temperatures`` is invalid, or, with ``check_input``, if
+        ``probas`` is not a valid probability array.
 
     Notes
     -----
@@ -77,7 +106,8 @@ def softmax_fusion(probas, *, temperature=1.0, weights=None, check_input=True):
     averaging; lower temperatures make the fusion sharper.
 
     A single member (or a single member of positive weight) is returned
-    unchanged, without renormalisation.
+    unchanged, without renormalisation, unless ``member_temperatures`` is
+    given.
 
     Examples
     --------
@@ -103,6 +133,9 @@ def softmax_fusion(probas, *, temperature=1.0, weights=None, check_input=True):
             f"shape {tuple(probas.shape)}."
         )
     prior = check_weights(weights, n_members, list(range(n_members)))
+    pool = check_pool(pool)
+    if member_temperatures is not None:
+        member_temperatures = check_member_temperatures(member_temperatures, n_members)
 
     if check_input:
         for index in range(n_members):
@@ -112,7 +145,13 @@ def softmax_fusion(probas, *, temperature=1.0, weights=None, check_input=True):
                 n_samples=n_samples,
                 n_columns=n_classes,
             )
-    return fuse(_widen_half(probas), temperature=temperature, prior=prior)
+    return fuse(
+        _widen_half(probas),
+        temperature=temperature,
+        prior=prior,
+        pool=pool,
+        member_temperatures=member_temperatures,
+    )
 
 
 def _as_float_array(probas):
@@ -143,7 +182,14 @@ def _widen_half(probas):
     return probas.float() if is_torch_tensor(probas) else probas.astype(np.float32)
 
 
-def fuse(probas, *, temperature: float, prior: np.ndarray):
+def fuse(
+    probas,
+    *,
+    temperature: float,
+    prior: np.ndarray,
+    pool: str = "linear",
+    member_temperatures: np.ndarray | None = None,
+):
     """Fuse checked member probabilities; the kernel behind :func:`softmax_fusion`.
 
     Parameters
@@ -154,6 +200,12 @@ def fuse(probas, *, temperature: float, prior: np.ndarray):
         Temperature in (0, inf].
     prior : ndarray of shape (n_members,)
         Prior weights summing to 1.
+    pool : {"linear", "log"}, default="linear"
+        Weighted arithmetic mean of the probabilities, or weighted mean of their
+        logarithms followed by a softmax over classes.
+    member_temperatures : ndarray of shape (n_members,), default=None
+        If given, member ``i``'s probabilities are first recalibrated to
+        ``softmax(log(p_i) / member_temperatures[i])``.
 
     Returns
     -------
@@ -161,28 +213,43 @@ def fuse(probas, *, temperature: float, prior: np.ndarray):
     """
     xp = get_namespace(probas)
     active = np.flatnonzero(prior > 0).tolist()
-    if len(active) == 1:
-        return _backend.copy(xp, probas[active[0]])
     if len(active) < len(prior):
         probas = probas[active]
     prior = prior[active]
+    if member_temperatures is not None:
+        member_temperatures = np.asarray(member_temperatures, dtype=float)[active]
 
     n_members, n_samples, n_classes = probas.shape
-    plan = _Plan(xp, temperature, prior, probas.dtype)
+    if n_members == 1 and member_temperatures is None:
+        return _backend.copy(xp, probas[0])
+
+    plan = _Plan(xp, temperature, prior, probas.dtype, pool, member_temperatures)
     out = _backend.empty(xp, (n_samples, n_classes), like=probas)
     rows = _backend.block_rows(xp, probas, n_classes)
-    buffers = _Buffers(xp, min(rows, n_samples), n_classes, like=probas)
+    calibrating = member_temperatures is not None
+    buffers = _Buffers(
+        xp, min(rows, n_samples), n_members if calibrating else 0, n_classes, probas
+    )
     for start in range(0, n_samples, rows):
         stop = min(start + rows, n_samples)
+        block = probas[:, start:stop]
         block_buffers = buffers.view(stop - start)
-        _fuse_block(xp, plan, probas[:, start:stop], block_buffers, out[start:stop])
+        if plan.inverse_member_temperatures is not None:
+            block = _calibrate_block(xp, plan, block, block_buffers)
+        if n_members == 1:
+            out[start:stop] = block[0]
+        elif plan.pool == "linear":
+            _linear_pool_block(xp, plan, block, block_buffers, out[start:stop])
+        else:
+            _log_pool_block(xp, plan, block, block_buffers, out[start:stop])
     return out
 
 
 class _Plan:
     """Per-call constants of the kernel, computed once for all blocks."""
 
-    def __init__(self, xp, temperature, prior, dtype):
+    def __init__(self, xp, temperature, prior, dtype, pool, member_temperatures):
+        self.pool = pool
         self.prior = [float(weight) for weight in prior]
         self.log_prior = [math.log(weight) for weight in self.prior]
         self.uniform = len(set(self.prior)) == 1
@@ -191,58 +258,54 @@ class _Plan:
         # must its sum over members.
         limit = math.log(float(_backend.finfo(xp, dtype).max)) - math.log(len(prior))
         self.shifted = self.inverse_temperature * _HEADROOM > limit
+        self.inverse_member_temperatures = (
+            None
+            if member_temperatures is None
+            else [1.0 / float(value) for value in member_temperatures]
+        )
 
 
 class _Buffers:
     """Scratch arrays for one block, reused from block to block."""
 
-    def __init__(self, xp, rows, n_classes, like):
+    def __init__(self, xp, rows, n_members, n_classes, like):
         self.arrays = [
-            _backend.empty(xp, (rows, n_classes), like=like) for _ in range(4)
+            _backend.empty(xp, (rows, n_classes), like=like) for _ in range(5)
         ]
+        self.members = _backend.empty(xp, (n_members, rows, n_classes), like=like)
         self.ones = _backend.ones(xp, (n_classes,), like=like)
 
     def view(self, rows):
-        return [array[:rows] for array in self.arrays] + [self.ones]
+        return _BlockBuffers(
+            *(array[:rows] for array in self.arrays),
+            members=self.members[:, :rows],
+            ones=self.ones,
+        )
 
 
-def _fuse_block(xp, plan, block, buffers, out):
-    """Fuse one block of rows, shape (n_members, rows, n_classes), into ``out``."""
-    scores, numerator, denominator, shift, ones = buffers
-    n_members = len(plan.prior)
+class _BlockBuffers:
+    """The scratch arrays of one block, by role."""
 
-    if plan.inverse_temperature == 0.0:
-        # T = inf: the softmax weights are the prior weights themselves.
-        xp.multiply(block[0], plan.prior[0], out=numerator)
-        for member in range(1, n_members):
-            xp.multiply(block[member], plan.prior[member], out=scores)
-            numerator += scores
-        _normalise_rows(xp, numerator, ones, out)
-        return
+    def __init__(self, scores, numerator, denominator, shift, values, members, ones):
+        self.scores = scores
+        self.numerator = numerator
+        self.denominator = denominator
+        self.shift = shift
+        self.values = values
+        self.members = members
+        self.ones = ones
 
-    if plan.shifted:
-        # Subtract, per sample and class, the maximum exponent over members, so
-        # that every exp() is at most 1 and the largest term is exactly 1.
-        _write_exponent(xp, plan, block, 0, shift)
-        for member in range(1, n_members):
-            _write_exponent(xp, plan, block, member, scores)
-            xp.maximum(shift, scores, out=shift)
 
-    for member in range(n_members):
+def _linear_pool_block(xp, plan, block, buffers, out):
+    """Fuse one block, shape (n_members, rows, n_classes), by the linear pool."""
+    scores = buffers.scores
+    numerator = buffers.numerator
+    denominator = buffers.denominator
+    _prepare_shift(xp, plan, block, buffers)
+
+    for member in range(len(plan.prior)):
         probability = block[member]
-        if plan.shifted:
-            _write_exponent(xp, plan, block, member, scores)
-            scores -= shift
-            xp.exp(scores, out=scores)
-        elif plan.inverse_temperature == 1.0:
-            xp.exp(probability, out=scores)
-        else:
-            xp.multiply(probability, plan.inverse_temperature, out=scores)
-            xp.exp(scores, out=scores)
-        if not plan.shifted and not plan.uniform:
-            # The prior enters as a factor here and as log(prior) when shifted.
-            scores *= plan.prior[member]
-
+        _write_member_weight(xp, plan, block, member, buffers)
         if member == 0:
             denominator[...] = scores
             xp.multiply(scores, probability, out=numerator)
@@ -252,7 +315,88 @@ def _fuse_block(xp, plan, block, buffers, out):
             numerator += scores
 
     numerator /= denominator
-    _normalise_rows(xp, numerator, ones, out)
+    _normalise_rows(xp, numerator, buffers.ones, out)
+
+
+def _log_pool_block(xp, plan, block, buffers, out):
+    """Fuse one block by the log-linear pool: softmax over classes of sum_i w_i log p_i.
+
+    Probabilities below ``LOG_FLOOR`` count as ``LOG_FLOOR``, so a member that
+    gives a class probability 0 pulls it down strongly but finitely.
+    """
+    scores = buffers.scores
+    values = buffers.values
+    numerator = buffers.numerator
+    denominator = buffers.denominator
+    _prepare_shift(xp, plan, block, buffers)
+
+    for member in range(len(plan.prior)):
+        _write_member_weight(xp, plan, block, member, buffers)
+        xp.maximum(block[member], LOG_FLOOR, out=values)
+        xp.log(values, out=values)
+        values *= scores
+        if member == 0:
+            denominator[...] = scores
+            numerator[...] = values
+        else:
+            denominator += scores
+            numerator += values
+
+    numerator /= denominator
+    _softmax_rows(xp, numerator, buffers.ones, out)
+
+
+def _prepare_shift(xp, plan, block, buffers):
+    """Store in ``buffers.shift`` the maximum exponent over members, when needed.
+
+    Subtracting it, per sample and class, makes every exp() at most 1 with the
+    largest term exactly 1. It is needed only at temperatures so low that
+    exp(p / T) could overflow.
+    """
+    if not plan.shifted or plan.inverse_temperature == 0.0:
+        return
+    _write_exponent(xp, plan, block, 0, buffers.shift)
+    for member in range(1, len(plan.prior)):
+        _write_exponent(xp, plan, block, member, buffers.scores)
+        xp.maximum(buffers.shift, buffers.scores, out=buffers.shift)
+
+
+def _write_member_weight(xp, plan, block, member, buffers):
+    """Write member ``member``'s unnormalised softmax weight into ``buffers.scores``.
+
+    That is ``prior * exp(p / T)``, divided by ``exp(shift)`` when shifted.
+    Normalising over members is left to the caller's final division.
+    """
+    scores = buffers.scores
+    probability = block[member]
+    if plan.inverse_temperature == 0.0:
+        # T = inf: the softmax weights are the prior weights themselves.
+        _backend.fill(xp, scores, plan.prior[member])
+        return
+    if plan.shifted:
+        _write_exponent(xp, plan, block, member, scores)
+        scores -= buffers.shift
+        xp.exp(scores, out=scores)
+        return
+    if plan.inverse_temperature == 1.0:
+        xp.exp(probability, out=scores)
+    else:
+        xp.multiply(probability, plan.inverse_temperature, out=scores)
+        xp.exp(scores, out=scores)
+    if not plan.uniform:
+        scores *= plan.prior[member]
+
+
+def _calibrate_block(xp, plan, block, buffers):
+    """Return the block with each member recalibrated: softmax(log(p) / tau)."""
+    calibrated = buffers.members
+    for member, inverse in enumerate(plan.inverse_member_temperatures):
+        target = calibrated[member]
+        xp.maximum(block[member], LOG_FLOOR, out=target)
+        xp.log(target, out=target)
+        target *= inverse
+        _softmax_rows(xp, target, buffers.ones, target)
+    return calibrated
 
 
 def _write_exponent(xp, plan, block, member, out):
@@ -265,3 +409,10 @@ def _normalise_rows(xp, scores, ones, out):
     """Write ``scores`` divided by their row sums into ``out``."""
     totals = scores @ ones
     xp.divide(scores, totals[:, None], out=out)
+
+
+def _softmax_rows(xp, scores, ones, out):
+    """Write the softmax of each row of ``scores`` into ``out`` (may alias it)."""
+    xp.subtract(scores, _backend.row_max(xp, scores), out=out)
+    xp.exp(out, out=out)
+    _normalise_rows(xp, out, ones, out)

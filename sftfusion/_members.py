@@ -6,9 +6,11 @@ each member's output and places its columns at the positions of the ensemble's
 ``classes_``.
 """
 
+import sys
 import time
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import is_classifier
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import has_fit_parameter
@@ -79,9 +81,14 @@ def validate_members(estimators: object, reserved: set[str]) -> list[int]:
                 "must be a scikit-learn compatible classifier, or 'drop'."
             )
         if not hasattr(estimator, "predict_proba"):
+            scores = (
+                " Its decision_function returns scores, not probabilities."
+                if hasattr(estimator, "decision_function")
+                else ""
+            )
             raise ValueError(
                 f"The {describe(name, estimator)} has no predict_proba, which "
-                "softmax fusion needs. Wrap it in "
+                f"softmax fusion needs.{scores} Wrap it in "
                 "sklearn.calibration.CalibratedClassifierCV, or enable its "
                 "probabilities (for example SVC(probability=True))."
             )
@@ -118,27 +125,33 @@ def sample_weight_params(name: str, estimator: object, sample_weight) -> dict:
 def call_member(name: str, estimator: object, method: str, *args, **kwargs):
     """Call ``estimator.method(*args, **kwargs)``, naming the member if it raises.
 
-    The new exception has the original's type, so callers that catch ValueError
-    or TypeError still do, and it chains the original as its cause. An exception
-    type that cannot be built from a message alone is re-raised unchanged.
+    The new exception chains the original as its cause. It has the original's
+    type, so callers that catch ValueError or TypeError still do. A type that
+    cannot be built from a message alone, such as UnicodeDecodeError, is replaced
+    by its nearest base class that can (UnicodeError, a ValueError). When the
+    member runs in a joblib worker process, joblib replaces that cause with the
+    worker's traceback as text.
     """
     try:
         return getattr(estimator, method)(*args, **kwargs)
     except Exception as exc:
-        wrapped = _rename_exception(
-            exc, f"The {describe(name, estimator)} failed in {method}: {exc}"
-        )
-        if wrapped is None:
-            raise
-        raise wrapped from exc
+        message = f"The {describe(name, estimator)} failed in {method}: {exc}"
+        raise _rename_exception(exc, message) from exc
 
 
-def _rename_exception(exc: Exception, message: str) -> Exception | None:
-    """Return an exception of ``exc``'s type with ``message``, or None if impossible."""
-    try:
-        return type(exc)(message)
-    except Exception:
-        return None
+def _rename_exception(exc: Exception, message: str) -> Exception:
+    """Return an exception carrying ``message``, of ``exc``'s type or a base of it."""
+    for kind in type(exc).__mro__:
+        if kind is Exception or not issubclass(kind, Exception):
+            continue
+        try:
+            renamed = kind(message)
+        except Exception:
+            continue
+        # A constructor that rewrites its argument would lose the message.
+        if renamed.args == (message,):
+            return renamed
+    return Exception(message)
 
 
 def fit_member(estimator, X, y, fit_params, name, position, total, verbose):
@@ -187,8 +200,10 @@ def column_positions(name: str, estimator: object, classes: np.ndarray) -> np.nd
     if unknown:
         raise ValueError(
             f"The {describe(name, estimator)} predicts classes {unknown!r} that are "
-            f"not among the ensemble's classes_ {classes.tolist()!r}. Fit every "
-            "member on labels from the same set."
+            f"not among the ensemble's classes_ {classes.tolist()!r}, the labels "
+            "of the y passed to fit. Fit every member on labels from the same set; "
+            "for a member wrapped in FrozenEstimator, pass a y that contains "
+            "every class it was trained on."
         )
     return np.array([lookup[label] for label in member_classes.tolist()], dtype=np.intp)
 
@@ -206,32 +221,54 @@ def collect_probabilities(names, estimators, positions, X, n_classes):
     for index, (name, estimator, columns) in enumerate(
         zip(names, estimators, positions, strict=True)
     ):
-        proba = call_member(name, estimator, "predict_proba", X)
-        proba = _as_member_table(name, estimator, proba, len(columns))
+        n_samples = None if stacked is None else stacked.shape[1]
+        aligned = member_probabilities(
+            name, estimator, columns, X, n_classes, n_samples
+        )
         if stacked is None:
             # float64, so that float32 and float64 members fuse at full precision.
-            stacked = np.zeros((len(names), proba.shape[0], n_classes))
-        check_probabilities(
-            proba,
-            source=describe(name, estimator),
-            n_samples=stacked.shape[1],
-            n_columns=len(columns),
-        )
-        if len(columns) == n_classes and np.array_equal(columns, np.arange(n_classes)):
-            stacked[index] = proba
-        else:
-            stacked[index][:, columns] = proba
+            stacked = np.zeros((len(names), aligned.shape[0], n_classes))
+        stacked[index] = aligned
     return stacked
+
+
+def member_probabilities(name, estimator, columns, X, n_classes, n_samples=None):
+    """Return one member's checked probabilities of X, columns in ``classes_`` order.
+
+    ``columns`` gives, for each of the member's classes, its column among the
+    ``n_classes`` classes; the other columns are 0. ``n_samples``, if given, is
+    the number of rows the output must have.
+    """
+    proba = call_member(name, estimator, "predict_proba", X)
+    proba = _as_member_table(name, estimator, proba, len(columns))
+    check_probabilities(
+        proba,
+        source=describe(name, estimator),
+        n_samples=proba.shape[0] if n_samples is None else n_samples,
+        n_columns=len(columns),
+    )
+    if len(columns) == n_classes and np.array_equal(columns, np.arange(n_classes)):
+        return proba
+    aligned = np.zeros((proba.shape[0], n_classes), dtype=proba.dtype)
+    aligned[:, columns] = proba
+    return aligned
 
 
 def _as_member_table(name, estimator, proba, n_columns):
     """Convert one member's predict_proba output to a 2-D floating numpy array.
 
-    pandas objects and tensors become arrays, and a 1-D output of a binary member
-    is read as the probability of its second class.
+    Tensors and sparse matrices become dense arrays. A DataFrame's columns are
+    taken by position if they are a RangeIndex, and by label if they are the
+    member's classes_ in any order. A 1-D output of a binary member is read as
+    the probability of its second class. Raises ValueError, naming the member,
+    if the output is not numeric or has not one column per label of classes_.
     """
     if is_torch_tensor(proba):
         proba = proba.detach().cpu().numpy()
+    elif sparse.issparse(proba):
+        proba = proba.toarray()
+    elif _is_dataframe(proba):
+        proba = _dataframe_in_class_order(name, estimator, proba)
     try:
         proba = np.asarray(proba)
     except (TypeError, ValueError) as exc:
@@ -246,6 +283,47 @@ def _as_member_table(name, estimator, proba, n_columns):
         )
     if proba.dtype.kind != "f":
         proba = proba.astype(np.float64)
+
     if proba.ndim == 1 and n_columns == 2:
         proba = np.column_stack([1 - proba, proba])
+    if proba.ndim != 2 or proba.shape[1] != n_columns:
+        labels = np.asarray(estimator.classes_).tolist()
+        raise ValueError(
+            f"The {describe(name, estimator)} returned predict_proba of shape "
+            f"{proba.shape}, but its classes_ {labels!r} has {n_columns} labels. "
+            "predict_proba must return one column per label of classes_, in that "
+            "order (a 1-D array is read as the probability of classes_[1], for "
+            "binary members only). Check the member's output size and classes_."
+        )
     return proba
+
+
+def _is_dataframe(table: object) -> bool:
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(table, pandas.DataFrame)
+
+
+def _dataframe_in_class_order(name, estimator, frame):
+    """Return a DataFrame's values with columns in the order of the member's classes_.
+
+    Raises ValueError if the column labels are neither a RangeIndex, read by
+    position, nor the labels of classes_.
+    """
+    pandas = sys.modules["pandas"]
+    if isinstance(frame.columns, pandas.RangeIndex):
+        return frame.to_numpy()
+
+    labels = frame.columns.tolist()
+    member_classes = np.asarray(estimator.classes_).tolist()
+    same_labels = len(labels) == len(member_classes) and all(
+        labels.count(label) == 1 for label in member_classes
+    )
+    if not same_labels:
+        raise ValueError(
+            f"The {describe(name, estimator)} returned a DataFrame with columns "
+            f"{labels!r} from predict_proba, which are not the labels of its "
+            f"classes_ {member_classes!r}. Name the columns after classes_, or "
+            "return an array with the columns in classes_ order."
+        )
+    order = [labels.index(label) for label in member_classes]
+    return frame.to_numpy()[:, order]

@@ -32,6 +32,40 @@ def check_temperature(temperature: object) -> float:
     return float(temperature)
 
 
+def check_pool(pool: object) -> str:
+    """Return ``pool`` unchanged, raising ValueError unless it is "linear" or "log"."""
+    if pool not in ("linear", "log"):
+        raise ValueError(
+            f"The 'pool' parameter must be 'linear' or 'log'; got {pool!r}."
+        )
+    return pool
+
+
+def check_member_temperatures(values: object, n_members: int) -> np.ndarray:
+    """Return per-member temperatures as floats, raising ValueError if invalid.
+
+    There must be one per member, each positive and finite.
+    """
+    try:
+        temperatures = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            "The 'member_temperatures' parameter must be an array of numbers; "
+            f"got {values!r}."
+        ) from exc
+    if temperatures.shape != (n_members,):
+        raise ValueError(
+            "The 'member_temperatures' parameter must contain one temperature per "
+            f"member ({n_members}); got {values!r} with shape {temperatures.shape}."
+        )
+    if not np.all(np.isfinite(temperatures) & (temperatures > 0)):
+        raise ValueError(
+            "The 'member_temperatures' parameter must contain positive, finite "
+            f"numbers; got {values!r}."
+        )
+    return temperatures
+
+
 def check_weights(weights: object, n_entries: int, active: list[int]) -> np.ndarray:
     """Return the prior weights of the ``active`` entries, normalised to sum to 1.
 
@@ -83,6 +117,25 @@ def check_weights(weights: object, n_entries: int, active: list[int]) -> np.ndar
             f"{selected.tolist()!r}."
         )
     return selected / total
+
+
+def check_sortable_labels(labels: np.ndarray) -> None:
+    """Raise ValueError if the labels cannot be sorted into ``classes_``.
+
+    An object array that mixes strings and numbers (or None) has no order, and
+    numpy's sort fails on it with a bare TypeError.
+    """
+    if labels.dtype.kind != "O":
+        return
+    try:
+        np.unique(labels)
+    except TypeError as exc:
+        kinds = sorted({type(label).__name__ for label in labels.tolist()})
+        raise ValueError(
+            "The labels in y must be of one kind that can be sorted, all strings "
+            f"or all numbers; got a mix of the types {kinds!r}. Convert y first, "
+            "for example with numpy.asarray(y).astype(str)."
+        ) from exc
 
 
 def row_sum_tolerance(eps: float) -> float:

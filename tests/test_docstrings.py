@@ -8,7 +8,15 @@ import pytest
 
 @pytest.mark.parametrize(
     "module_name",
-    ["sftfusion._fusion", "sftfusion._classifier", "sftfusion.models._sequence"],
+    [
+        "sftfusion._fusion",
+        "sftfusion._classifier",
+        "sftfusion.datasets",
+        "sftfusion.models._encoder",
+        "sftfusion.models._sequence",
+        "sftfusion.models._text",
+        "sftfusion.persistence",
+    ],
 )
 def test_docstring_examples_run(module_name):
     module = importlib.import_module(module_name)
