@@ -76,6 +76,9 @@ class MemberWeightsDisplay:
     member_temperatures : array-like of shape (n_members,), default=None
         One temperature per member, drawn in a second panel. None draws the
         weights alone.
+    pool : str, default=None
+        The pool of the fusion, such as ``"linear"`` or ``"log"``, shown in the
+        title. None leaves it out.
 
     Attributes
     ----------
@@ -114,19 +117,29 @@ class MemberWeightsDisplay:
     [0.75, 0.25]
     """
 
-    def __init__(self, *, weights, names, temperature=None, member_temperatures=None):
+    def __init__(
+        self,
+        *,
+        weights,
+        names,
+        temperature=None,
+        member_temperatures=None,
+        pool=None,
+    ):
         self.weights = weights
         self.names = names
         self.temperature = temperature
         self.member_temperatures = member_temperatures
+        self.pool = pool
 
     @classmethod
     def from_estimator(cls, estimator, *, ax=None, bar_kwargs=None):
         """Draw the prior weights, and member temperatures, of a fitted model.
 
-        The weights are read from ``weights_`` and the temperature from
-        ``temperature_``. If the estimator has a ``member_temperatures_``
-        attribute, it is drawn as a second panel.
+        The weights are read from ``weights_``, the temperature from
+        ``temperature_`` and the pool from ``pool_``, if the estimator has it.
+        If the estimator has a ``member_temperatures_`` attribute, as with
+        ``calibrate_members=True``, it is drawn as a second panel.
 
         Parameters
         ----------
@@ -152,6 +165,7 @@ class MemberWeightsDisplay:
             names=names,
             temperature=estimator.temperature_,
             member_temperatures=member_temperatures,
+            pool=getattr(estimator, "pool_", None),
         )
         return display.plot(ax=ax, bar_kwargs=bar_kwargs)
 
@@ -184,7 +198,11 @@ class MemberWeightsDisplay:
         if ax is None:
             height = 1.2 + 0.45 * len(self.names)
             figure, axes = plt.subplots(
-                1, n_panels, figsize=(4.8 * n_panels, height), squeeze=False
+                1,
+                n_panels,
+                figsize=(4.8 * n_panels, height),
+                squeeze=False,
+                layout="constrained",
             )
             axes = axes[0]
         else:
@@ -224,10 +242,11 @@ class MemberWeightsDisplay:
                 positions, temperatures, **bar_kwargs
             )
             temperature_ax.bar_label(self.temperature_bars_, fmt="%.3g", padding=2)
+            temperature_ax.axvline(1.0, color="0.4", linestyle=":", label="1")
             temperature_ax.set_yticks(positions, labels=self.names)
             temperature_ax.invert_yaxis()
-            temperature_ax.set_xlim(0, temperatures.max() * 1.25)
-            temperature_ax.set_xlabel("member temperature")
+            temperature_ax.set_xlim(0, max(temperatures.max(), 1.0) * 1.25)
+            temperature_ax.set_xlabel("member temperature (dotted: 1, unchanged)")
             temperature_ax.set_title("Member temperatures")
 
         self.ax_ = weights_ax
@@ -252,12 +271,17 @@ class MemberWeightsDisplay:
         return values
 
     def _weights_title(self):
-        """Return the title of the weights panel, with the temperature if set."""
-        if self.temperature is None:
+        """Return the weights panel title, with the temperature and pool if set."""
+        details = []
+        if self.temperature is not None and math.isinf(self.temperature):
+            details.append("T = inf, soft voting")
+        elif self.temperature is not None:
+            details.append(f"T = {self.temperature:g}")
+        if self.pool is not None:
+            details.append(f"{self.pool} pool")
+        if not details:
             return "Prior weights"
-        if math.isinf(self.temperature):
-            return "Prior weights (T = inf, soft voting)"
-        return f"Prior weights (T = {self.temperature:g})"
+        return f"Prior weights ({', '.join(details)})"
 
 
 class ReliabilityDiagramDisplay:

@@ -84,7 +84,7 @@ def test_weights_display_bars_match_weights(pyplot, iris_model):
 
 def test_weights_display_title_and_uniform_line(pyplot, iris_model):
     display = MemberWeightsDisplay.from_estimator(iris_model)
-    assert display.ax_.get_title() == "Prior weights (T = 0.5)"
+    assert display.ax_.get_title() == "Prior weights (T = 0.5, linear pool)"
     lines = display.ax_.get_lines()
     uniform = [line for line in lines if line.get_label() == "uniform"]
     assert len(uniform) == 1
@@ -95,7 +95,9 @@ def test_weights_display_soft_voting_title(pyplot, iris):
     X, y = iris
     model = SFTClassifier(iris_members(), temperature=float("inf")).fit(X, y)
     display = MemberWeightsDisplay.from_estimator(model)
-    assert display.ax_.get_title() == "Prior weights (T = inf, soft voting)"
+    assert (
+        display.ax_.get_title() == "Prior weights (T = inf, soft voting, linear pool)"
+    )
 
 
 def test_weights_display_one_panel_without_member_temperatures(pyplot, iris_model):
@@ -115,6 +117,8 @@ def test_weights_display_member_temperatures_panel(pyplot, iris):
     widths = [bar.get_width() for bar in display.temperature_bars_]
     np.testing.assert_allclose(widths, [0.5, 2.0, 1.0])
     assert display.axes_[1].get_title() == "Member temperatures"
+    lines = display.axes_[1].get_lines()
+    np.testing.assert_allclose(lines[0].get_xdata(), [1.0, 1.0])
 
 
 def test_weights_display_draws_on_given_ax(pyplot, iris_model):
@@ -345,3 +349,32 @@ def test_plotting_docstring_examples_run(pyplot):
     result = doctest.testmod(plotting, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_weights_display_title_without_temperature_or_pool(pyplot):
+    display = MemberWeightsDisplay(weights=[0.5, 0.5], names=["a", "b"]).plot()
+    assert display.ax_.get_title() == "Prior weights"
+
+
+def test_weights_display_learned_fusion(pyplot, iris):
+    X, y = iris
+    members = [("lr", LogisticRegression(max_iter=1000)), ("nb", GaussianNB())]
+    model = SFTClassifier(
+        members,
+        temperature="learn",
+        weights="learn",
+        pool="log",
+        calibrate_members=True,
+        cv=3,
+    ).fit(X, y)
+    display = MemberWeightsDisplay.from_estimator(model)
+    np.testing.assert_allclose(
+        [bar.get_width() for bar in display.bars_], model.weights_
+    )
+    np.testing.assert_allclose(
+        [bar.get_width() for bar in display.temperature_bars_],
+        model.member_temperatures_,
+    )
+    assert display.ax_.get_title() == (
+        f"Prior weights (T = {model.temperature_:g}, log pool)"
+    )

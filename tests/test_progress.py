@@ -64,3 +64,37 @@ def test_fit_verbose_prints_pinned_lines(iris, capsys):
         rf"\[SFTClassifier\] \.{{14}} \(3 of 3\) Processing tree, total={duration}",
         lines[2],
     )
+
+
+def test_learned_fit_verbose_prints_fold_lines(iris, capsys):
+    X, y = iris
+    members = [("lr", LogisticRegression(max_iter=1000)), ("nb", GaussianNB())]
+    SFTClassifier(members, weights="learn", pool="auto", cv=2, verbose=1).fit(X, y)
+
+    lines = capsys.readouterr().out.splitlines()
+    duration = r"[ \d]{4}\.\ds"
+    # One line per fit, in job order: each member on each fold, then on all
+    # samples. Then one line per pool whose parameters were learned.
+    fits = [
+        ("1 of 6", "lr, fold 1 of 2"),
+        ("2 of 6", "lr, fold 2 of 2"),
+        ("3 of 6", "lr, all samples"),
+        ("4 of 6", "nb, fold 1 of 2"),
+        ("5 of 6", "nb, fold 2 of 2"),
+        ("6 of 6", "nb, all samples"),
+    ]
+    assert len(lines) == 8
+    for line, (position, what) in zip(lines, fits, strict=False):
+        pattern = (
+            rf"\[SFTClassifier\] \.{{3}} \({position}\) Processing {what}, "
+            rf"total={duration}"
+        )
+        assert re.fullmatch(pattern, line)
+        assert len(line) == 70
+    # These messages are longer than the 70 columns, so no dots pad them.
+    for line, pool in zip(lines[6:], ["linear", "log"], strict=True):
+        pattern = (
+            rf"\[SFTClassifier\]  Learning the fusion parameters, "
+            rf"pool='{pool}', total={duration}"
+        )
+        assert re.fullmatch(pattern, line)
