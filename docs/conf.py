@@ -82,7 +82,6 @@ sphinx_gallery_conf = {
     "within_subsection_order": "FileNameSortKey",
     "doc_module": ("sftfusion",),
     "backreferences_dir": "gen_modules/backreferences",
-    "reference_url": {"sftfusion": None},
     "capture_repr": ("_repr_html_", "__repr__"),
     "abort_on_example_error": True,
     "remove_config_comments": True,
