@@ -179,8 +179,8 @@ def _fit_one(member, name, data, classes, train, test, progress):
 class FoldAveragedClassifier(ClassifierMixin, BaseEstimator):
     """A member's fold models, predicting the mean of their probabilities.
 
-    SFTClassifier builds it with ``refit=False`` so that a member is not fitted
-    once more on all samples; it is not meant to be fitted by users.
+    SFTClassifier builds it with ``refit=False``, so that a member is not fitted
+    once more on all samples. It has no ``fit`` method of its own.
 
     Parameters
     ----------

@@ -29,6 +29,7 @@ class MethodScores:
     accuracy: list[float] = field(default_factory=list)
     log_loss: list[float] = field(default_factory=list)
     fit_seconds: list[float] = field(default_factory=list)
+    predict_seconds: list[float] = field(default_factory=list)
 
 
 def take_rows(X, indices):
@@ -41,7 +42,15 @@ def take_rows(X, indices):
 
 
 def compare_methods(
-    members, X, y, *, temperatures=(1.0,), n_splits=5, random_state=0, log=None
+    members,
+    X,
+    y,
+    *,
+    temperatures=(1.0,),
+    learn=False,
+    n_splits=5,
+    random_state=0,
+    log=None,
 ):
     """Score every member, soft voting and SFTClassifier with stratified k-fold CV.
 
@@ -55,6 +64,11 @@ def compare_methods(
         Labels.
     temperatures : sequence of float, default=(1.0,)
         One SFTClassifier is scored per temperature.
+    learn : bool, default=False
+        Also score ``SFTClassifier(temperature="learn", weights="learn",
+        pool="auto")``. It fits its own members: on each training fold, once per
+        inner fold of a 5-fold split and once on the whole fold, so it costs
+        about six fits per member and fold; its fit time is its own.
     n_splits : int, default=5
         Number of folds.
     random_state : int, default=0
@@ -65,8 +79,10 @@ def compare_methods(
     Returns
     -------
     scores : list of MethodScores
-        The members first, then soft voting, then one entry per temperature.
-        An ensemble's fit time is the sum of its members' fit times plus its own.
+        The members first, then soft voting, then one entry per temperature,
+        then the learned fusion if ``learn``. The fit time of voting and of the
+        fixed temperatures is the sum of their members' fit times plus their own;
+        their predict time includes the members' predictions.
     """
     log = log or _print_to_stderr
     y = np.asarray(y)
@@ -74,6 +90,7 @@ def compare_methods(
     member_scores = {name: MethodScores(name) for name, _ in members}
     voting_scores = MethodScores("VotingClassifier(soft)")
     fusion_scores = [MethodScores(f"SFTClassifier(T={t:g})") for t in temperatures]
+    learned_scores = MethodScores("SFTClassifier(learned)")
 
     folds = StratifiedKFold(n_splits, shuffle=True, random_state=random_state)
     for fold, (train, test) in enumerate(folds.split(np.zeros(len(y)), y), start=1):
@@ -115,11 +132,28 @@ def compare_methods(
                 members_seconds,
             )
 
-    return [*member_scores.values(), voting_scores, *fusion_scores]
+        if learn:
+            learned = SFTClassifier(
+                members,
+                temperature="learn",
+                weights="learn",
+                pool="auto",
+                cv=StratifiedKFold(5),
+            )
+            start = time.perf_counter()
+            learned.fit(X_train, y_train)
+            seconds = time.perf_counter() - start
+            log(f"fold {fold}/{n_splits}: fitted the learned fusion in {seconds:.1f} s")
+            _record(learned_scores, learned, X_test, y_test, classes, seconds)
+
+    scores = [*member_scores.values(), voting_scores, *fusion_scores]
+    return [*scores, learned_scores] if learn else scores
 
 
 def _record(scores, fitted, X_test, y_test, classes, fit_seconds):
+    start = time.perf_counter()
     proba = fitted.predict_proba(X_test)
+    scores.predict_seconds.append(time.perf_counter() - start)
     predicted = fitted.classes_[np.argmax(proba, axis=1)]
     scores.accuracy.append(accuracy_score(y_test, predicted))
     scores.log_loss.append(log_loss(y_test, proba, labels=classes))
@@ -141,13 +175,19 @@ def _print_to_stderr(line):
 
 def format_table(scores):
     """Return the comparison as a fixed-width text table, one row per method."""
-    header = f"{'method':<26} {'accuracy':>15} {'log-loss':>15} {'fit time (s)':>13}"
+    header = (
+        f"{'method':<26} {'accuracy':>15} {'log-loss':>15} "
+        f"{'fit time (s)':>13} {'predict (s)':>12}"
+    )
     lines = [header, "-" * len(header)]
     for entry in scores:
         accuracy = f"{np.mean(entry.accuracy):.4f} ± {np.std(entry.accuracy):.4f}"
         loss = f"{np.mean(entry.log_loss):.4f} ± {np.std(entry.log_loss):.4f}"
-        seconds = f"{np.mean(entry.fit_seconds):.2f}"
-        lines.append(f"{entry.name:<26} {accuracy:>15} {loss:>15} {seconds:>13}")
+        fit = f"{np.mean(entry.fit_seconds):.2f}"
+        predict = f"{np.mean(entry.predict_seconds):.2f}"
+        lines.append(
+            f"{entry.name:<26} {accuracy:>15} {loss:>15} {fit:>13} {predict:>12}"
+        )
     return "\n".join(lines)
 
 
@@ -200,21 +240,117 @@ def digits_members(random_state=0):
     ]
 
 
-def run_digits_demo(n_splits=5, temperatures=(1.0, 0.1, 10.0)):
-    """Run the comparison on scikit-learn's handwritten digits and print the table."""
-    from sklearn.datasets import load_digits
+def text_members(random_state=0):
+    """Return fine-tuned MiniLM, frozen MiniLM and two TF-IDF models as members."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
 
-    X, y = load_digits(return_X_y=True)
-    print(
-        f"Handwritten digits: {X.shape[0]} images of 8x8 pixels, "
-        f"{len(np.unique(y))} classes, {n_splits}-fold stratified CV.",
-        flush=True,
-    )
+    from sftfusion.models import FrozenEncoderClassifier, TextTransformerClassifier
+
+    return [
+        (
+            "finetuned_minilm",
+            TextTransformerClassifier(
+                max_length=32, max_epochs=2, random_state=random_state
+            ),
+        ),
+        ("frozen_minilm", FrozenEncoderClassifier()),
+        (
+            "word_tfidf",
+            make_pipeline(
+                TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+                LogisticRegression(C=10, max_iter=5000),
+            ),
+        ),
+        (
+            "char_tfidf",
+            make_pipeline(
+                TfidfVectorizer(
+                    analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True
+                ),
+                LogisticRegression(C=10, max_iter=5000),
+            ),
+        ),
+    ]
+
+
+def run_comparison(
+    description, members, X, y, *, n_splits, learn, temperatures, limit=None
+):
+    """Print ``description``, run :func:`compare_methods` and print the table.
+
+    ``limit``, if given, keeps a stratified random subset of that many examples.
+    """
+    y = np.asarray(y)
+    if limit is not None and limit < len(y):
+        from sklearn.model_selection import train_test_split
+
+        kept, _ = train_test_split(
+            np.arange(len(y)), train_size=limit, stratify=y, random_state=0
+        )
+        X, y = take_rows(X, np.sort(kept)), y[np.sort(kept)]
+        description += f", a stratified subset of {limit}"
+    print(f"{description}, {n_splits}-fold stratified CV.", flush=True)
     start = time.perf_counter()
     with single_torch_thread():
         scores = compare_methods(
-            digits_members(), X, y, temperatures=temperatures, n_splits=n_splits
+            members, X, y, temperatures=temperatures, learn=learn, n_splits=n_splits
         )
     print(format_table(scores))
     print(f"Total time: {time.perf_counter() - start:.0f} s")
     return scores
+
+
+def run_digits_demo(n_splits=5, learn=False, limit=None, temperatures=(1.0, 0.1, 10.0)):
+    """Run the comparison on scikit-learn's handwritten digits and print the table."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    description = (
+        f"Handwritten digits: {X.shape[0]} images of 8x8 pixels, "
+        f"{len(np.unique(y))} classes"
+    )
+    return run_comparison(
+        description,
+        digits_members(),
+        X,
+        y,
+        n_splits=n_splits,
+        learn=learn,
+        temperatures=temperatures,
+        limit=limit,
+    )
+
+
+def run_text_demo(
+    path, n_splits=5, learn=False, limit=None, temperatures=(1.0, 0.1, 10.0)
+):
+    """Run the comparison on labelled sentences and print the table.
+
+    ``path`` is a file of ``sentence<TAB>label`` lines, or a folder of the UCI
+    Sentiment Labelled Sentences files.
+    """
+    from pathlib import Path
+
+    from sftfusion.datasets import load_sentences, load_sentiment_labelled_sentences
+
+    if Path(path).is_dir():
+        texts, labels = load_sentiment_labelled_sentences(path, return_X_y=True)
+    else:
+        texts, labels = load_sentences(path)
+    texts = [str(text) for text in texts]
+    description = (
+        f"Labelled sentences from {path}: {len(texts)} sentences, "
+        f"{len(np.unique(labels))} classes"
+    )
+    return run_comparison(
+        description,
+        text_members(),
+        texts,
+        labels,
+        n_splits=n_splits,
+        learn=learn,
+        temperatures=temperatures,
+        limit=limit,
+    )

@@ -102,8 +102,8 @@ def softmax_fusion(
     renormalisation. As ``T`` tends to 0, the unnormalised score of each class
     tends to the maximum over members. With ``T = inf`` it is the weighted mean of
     the members. Probabilities lie in [0, 1], so at ``T = 1`` the weights of the
-    members differ by a factor of at most e and the result stays close to plain
-    averaging; lower temperatures make the fusion sharper.
+    members differ by a factor of at most e, and the result stays close to plain
+    averaging. Lower temperatures make the fusion sharper.
 
     A single member (or a single member of positive weight) is returned
     unchanged, without renormalisation, unless ``member_temperatures`` is

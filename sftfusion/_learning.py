@@ -16,8 +16,8 @@ With ``beta = 1 / T``, ``a = log pi``, ``rho_i = 1 / tau_i`` and member values
     linear: loss = log(sum_c F_c) - log F_y;   log: loss = logsumexp_c F_c - F_y
 
 Writing ``g = dloss/dF``, the derivative with respect to the exponent of member
-``i`` is ``G_i = g w_i (V_i - F)``, which gives the gradients of ``beta`` (through
-``Pc``) and of ``a``; ``rho`` enters through both ``Pc`` and ``V``.
+``i`` is ``G_i = g w_i (V_i - F)``. It gives the gradients of ``beta`` (through
+``Pc``) and of ``a``. The member temperatures enter through both ``Pc`` and ``V``.
 """
 
 import math

@@ -2,6 +2,7 @@
 that scikit-learn's estimator checks also run their array API check."""
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
@@ -37,3 +38,26 @@ def torch_single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n_threads)
+
+
+# The UCI Sentiment Labelled Sentences, read in place: by default from the
+# shared data folder beside the repository, or from SFTFUSION_SENTENCES_DIR.
+SENTENCES_DIR = Path(
+    os.environ.get(
+        "SFTFUSION_SENTENCES_DIR",
+        Path(__file__).resolve().parents[2]
+        / "shared"
+        / "data"
+        / "sentiment_labelled_sentences",
+    )
+)
+
+
+@pytest.fixture
+def sentences_dir():
+    """The folder of the UCI sentence files; skips the test if it is missing."""
+    if not SENTENCES_DIR.is_dir():
+        pytest.skip(
+            f"sentence data not found at {SENTENCES_DIR}; set SFTFUSION_SENTENCES_DIR"
+        )
+    return SENTENCES_DIR

@@ -1,6 +1,5 @@
 """Tests of the sentence file loaders in sftfusion.datasets."""
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -10,16 +9,6 @@ from sftfusion.datasets import (
     UCI_SENTIMENT_FILES,
     load_sentences,
     load_sentiment_labelled_sentences,
-)
-
-SENTENCES_DIR = Path(
-    os.environ.get(
-        "SFTFUSION_SENTENCES_DIR",
-        Path(__file__).resolve().parents[2]
-        / "shared"
-        / "data"
-        / "sentiment_labelled_sentences",
-    )
 )
 
 
@@ -227,14 +216,10 @@ def test_uci_loader_rejects_other_labels(uci_folder):
         load_sentiment_labelled_sentences(uci_folder)
 
 
-def test_uci_loader_on_real_files():
-    if not SENTENCES_DIR.is_dir():
-        pytest.skip(
-            f"sentence data not found at {SENTENCES_DIR}; set SFTFUSION_SENTENCES_DIR"
-        )
+def test_uci_loader_on_real_files(sentences_dir):
 
-    data = load_sentiment_labelled_sentences(SENTENCES_DIR)
-    unique = load_sentiment_labelled_sentences(SENTENCES_DIR, drop_duplicates=True)
+    data = load_sentiment_labelled_sentences(sentences_dir)
+    unique = load_sentiment_labelled_sentences(sentences_dir, drop_duplicates=True)
 
     assert len(data.data) == 3000
     assert int(data.target.sum()) == 1500

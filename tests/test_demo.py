@@ -51,7 +51,16 @@ def test_format_table_one_row_per_method(iris):
     members = [("nb", GaussianNB())]
     scores = compare_methods(members, X, y, n_splits=2, log=lambda line: None)
     table = format_table(scores).splitlines()
-    assert table[0].split() == ["method", "accuracy", "log-loss", "fit", "time", "(s)"]
+    assert table[0].split() == [
+        "method",
+        "accuracy",
+        "log-loss",
+        "fit",
+        "time",
+        "(s)",
+        "predict",
+        "(s)",
+    ]
     assert [line.split()[0] for line in table[2:]] == [
         "nb",
         "VotingClassifier(soft)",
@@ -67,6 +76,57 @@ def test_take_rows_lists_and_frames():
     assert take_rows(frame, np.array([1])).index.tolist() == [20]
 
 
+def test_compare_methods_learned_row(iris):
+    X, y = iris
+    members = [("lr", LogisticRegression(max_iter=1000)), ("nb", GaussianNB())]
+    scores = compare_methods(
+        members, X, y, learn=True, n_splits=3, log=lambda line: None
+    )
+    learned = scores[-1]
+    assert learned.name == "SFTClassifier(learned)"
+    assert len(learned.accuracy) == 3
+    assert np.mean(learned.accuracy) > 0.9
+    assert all(seconds > 0 for seconds in learned.predict_seconds)
+
+
+def test_main_text_demo_on_sentence_file(tmp_path, capsys):
+    import sftfusion._demo as demo
+
+    lines = [f"a good and fine film {i}\tyes" for i in range(12)]
+    lines += [f"a bad and dull film {i}\tno" for i in range(12)]
+    path = tmp_path / "sentences.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def tfidf_members(random_state=0):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.pipeline import make_pipeline
+
+        return [("tfidf", make_pipeline(TfidfVectorizer(), LogisticRegression()))]
+
+    original = demo.text_members
+    demo.text_members = tfidf_members
+    try:
+        main(["demo", "--text", str(path), "--folds", "2"])
+    finally:
+        demo.text_members = original
+    output = capsys.readouterr().out
+    assert f"Labelled sentences from {path}: 24 sentences, 2 classes" in output
+    assert "SFTClassifier(T=10)" in output
+
+
+def test_main_text_demo_missing_path(tmp_path):
+    missing = tmp_path / "absent.txt"
+    with pytest.raises(SystemExit, match="--text: no file or folder at"):
+        main(["demo", "--text", str(missing)])
+
+
+def test_main_rejects_small_limit():
+    with pytest.raises(
+        SystemExit, match=r"--limit must be at least twice --folds \(10\); got 9"
+    ):
+        main(["demo", "--limit", "9"])
+
+
 def test_main_rejects_single_fold():
     with pytest.raises(SystemExit, match="--folds must be at least 2; got 1"):
         main(["demo", "--folds", "1"])
@@ -76,6 +136,18 @@ def test_main_requires_command(capsys):
     with pytest.raises(SystemExit):
         main([])
     assert "demo" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.transformers
+def test_main_text_demo_real_minilm(capsys, sentences_dir):
+    pytest.importorskip("transformers")
+    main(["demo", "--text", str(sentences_dir), "--folds", "2", "--limit", "300"])
+    output = capsys.readouterr().out
+    assert "a stratified subset of 300" in output
+    rows = {line.split()[0]: line.split() for line in output.splitlines()[3:]}
+    for name in ["finetuned_minilm", "frozen_minilm", "word_tfidf", "char_tfidf"]:
+        assert float(rows[name][1]) > 0.6
 
 
 @pytest.mark.slow

@@ -465,7 +465,10 @@ class FrozenEncoderClassifier(ClassifierMixin, BaseEstimator):
             device=self.device,
             cache=self.cache,
         ).fit(texts)
-        embeddings = encoder.transform(texts)
+        # The head works in float64, as scikit-learn classifiers do on most
+        # input: on float32 input LogisticRegression returns float32
+        # probabilities, whose rows sum to 1 only to float32 precision.
+        embeddings = encoder.transform(texts).astype(np.float64)
 
         fit_params = {} if sample_weight is None else {"sample_weight": sample_weight}
         head.fit(embeddings, y, **fit_params)
@@ -489,7 +492,7 @@ class FrozenEncoderClassifier(ClassifierMixin, BaseEstimator):
             Probabilities in the order of ``classes_``.
         """
         check_is_fitted(self)
-        embeddings = self.encoder_.transform(X)
+        embeddings = self.encoder_.transform(X).astype(np.float64)
         return np.asarray(self.head_.predict_proba(embeddings), dtype=np.float64)
 
     def predict(self, X):
