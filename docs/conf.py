@@ -59,6 +59,8 @@ html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
     "navbar_align": "left",
+    # Every top-level page in the navigation bar, none behind a "More" menu.
+    "header_links_before_dropdown": 8,
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
@@ -69,6 +71,7 @@ html_sidebars = {
     "install": [],
     "quickstart": [],
     "changelog": [],
+    "benchmarks": [],
     "auto_examples/plot_*": [],
 }
 html_show_sourcelink = False
