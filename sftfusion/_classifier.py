@@ -14,6 +14,13 @@ from sklearn.utils import Bunch, get_tags
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import assert_all_finite, check_is_fitted, column_or_1d
 
+from sftfusion._backend import resolve_device, to_device, to_numpy
+from sftfusion._batching import (
+    check_batch_size,
+    count_rows,
+    iter_row_batches,
+    prepare_for_slicing,
+)
 from sftfusion._compat import Interval, StrOptions, _BaseComposition, _fit_context
 from sftfusion._crossfit import check_partition, cross_fit_members
 from sftfusion._fusion import fuse
@@ -88,6 +95,27 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
     verbose : bool or int, default=False
         If True, print one line with the elapsed time after each member fit
         (and each fold fit), and after learning the fusion parameters.
+    batch_size : int, default=None
+        Number of rows of X that ``predict_proba``, ``predict`` and
+        ``predict_log_proba`` pass to the members and fuse at a time, writing
+        each batch's result into the output. The memory they need beyond X and
+        the output then grows with ``batch_size``, not with the number of
+        samples, and the results are the same as without batches. None passes
+        all rows at once. X must have a length and support row slicing: lists,
+        numpy arrays, pandas objects, sparse matrices, tensors and dicts of
+        those (as skorch accepts). Sparse matrices in COO, BSR or DIA format
+        are converted to CSR first, because they cannot slice rows.
+    device : {None, "auto", "cpu", "cuda", "cuda:N"} or torch.device, \
+            default=None
+        Where the fusion runs. None fuses with numpy. A torch device fuses with
+        torch on that device: each batch of the members' outputs is copied
+        there and the fused probabilities are copied back, so the predict
+        methods return numpy arrays in every case. ``"auto"`` is CUDA when
+        torch finds a CUDA device, and None otherwise. A CUDA device that torch
+        does not find raises ValueError in ``fit`` and in the predict methods.
+        Members keep their own device: see the Notes for running skorch
+        members and the fusion on one GPU. NOTE: learning the fusion
+        parameters in ``fit`` runs with numpy whatever the device.
 
     Attributes
     ----------
@@ -149,6 +177,16 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
     weights differ by at most a factor e, so learning ``T`` and ``pi`` is what
     lets the fusion beat plain averaging.
 
+    The fused probabilities are float32 when every member returns float32 (as
+    skorch nets do), and float64 otherwise.
+
+    To run skorch members and the fusion on one GPU, give each skorch member
+    ``device="cuda"`` (for a member named ``net``, ``set_params(net__device=
+    "cuda")`` also works) and this estimator ``device="cuda"``. skorch returns
+    the probabilities as numpy arrays on the CPU, so each batch of member
+    outputs makes one trip to the GPU for the fusion, and a ``batch_size`` of
+    about 100,000 rows bounds the GPU memory that the fusion needs.
+
     Examples
     --------
     >>> from sklearn.datasets import load_iris
@@ -176,6 +214,9 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
         "refit": ["boolean"],
         "n_jobs": [None, Integral],
         "verbose": ["verbose"],
+        "batch_size": [None, Interval(Integral, 1, None, closed="left")],
+        # Checked by resolve_device, which also accepts a torch.device.
+        "device": "no_validation",
     }
 
     def __init__(
@@ -190,6 +231,8 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
         refit=True,
         n_jobs=None,
         verbose=False,
+        batch_size=None,
+        device=None,
     ):
         self.estimators = estimators
         self.temperature = temperature
@@ -200,6 +243,8 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
         self.refit = refit
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.batch_size = batch_size
+        self.device = device
 
     def get_params(self, deep=True):
         """Get the parameters of this estimator and, with ``deep``, of its members.
@@ -272,6 +317,7 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
         prior = check_weights(
             None if learn_weights else self.weights, len(self.estimators), active
         )
+        resolve_device(self.device)
 
         names = [self.estimators[index][0] for index in active]
         members = [self.estimators[index][1] for index in active]
@@ -407,25 +453,14 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
                 setattr(self, attribute, value)
                 break
 
-    def _member_probabilities(self, X):
-        """Return the aligned member probabilities, one (n_samples, n_classes) each."""
-        check_is_fitted(self)
-        names = [
-            name
-            for name, member in self.named_estimators_.items()
-            if not (isinstance(member, str) and member == DROP)
-        ]
-        return collect_probabilities(
-            names, self.estimators_, self._member_columns, X, len(self.classes_)
-        )
-
     def predict_proba(self, X):
         """Return the fused class probabilities of X.
 
         Parameters
         ----------
         X : {array-like, sparse matrix, DataFrame, list of str}
-            Input, passed to every member unchanged.
+            Input, passed to every member unchanged, in batches of
+            ``batch_size`` rows if it is set.
 
         Returns
         -------
@@ -433,14 +468,7 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
             Fused probabilities, columns in the order of ``classes_``, rows summing
             to 1.
         """
-        probas = self._member_probabilities(X)
-        return fuse(
-            probas,
-            temperature=self.temperature_,
-            prior=self.weights_,
-            pool=self.pool_,
-            member_temperatures=getattr(self, "member_temperatures_", None),
-        )
+        return self._predict_in_batches(X, _identity)
 
     def predict_log_proba(self, X):
         """Return the log of the fused class probabilities of X.
@@ -450,16 +478,15 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
         Parameters
         ----------
         X : {array-like, sparse matrix, DataFrame, list of str}
-            Input, passed to every member unchanged.
+            Input, passed to every member unchanged, in batches of
+            ``batch_size`` rows if it is set.
 
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
             Log-probabilities, columns in the order of ``classes_``.
         """
-        proba = self.predict_proba(X)
-        with np.errstate(divide="ignore"):
-            return np.log(proba)
+        return self._predict_in_batches(X, _log)
 
     def predict(self, X):
         """Return the class of highest fused probability for each sample of X.
@@ -467,15 +494,73 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
         Parameters
         ----------
         X : {array-like, sparse matrix, DataFrame, list of str}
-            Input, passed to every member unchanged.
+            Input, passed to every member unchanged, in batches of
+            ``batch_size`` rows if it is set.
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
             ``classes_[argmax(predict_proba(X), axis=1)]``.
         """
-        proba = self.predict_proba(X)
+        return self._predict_in_batches(X, self._labels_of)
+
+    def _labels_of(self, proba):
         return self.classes_[np.argmax(proba, axis=1)]
+
+    def _predict_in_batches(self, X, transform):
+        """Fuse X in batches of ``batch_size`` rows and return ``transform`` of it.
+
+        ``transform`` maps the fused probabilities of a batch to that batch's
+        rows of the result, which are written into one preallocated array.
+        """
+        check_is_fitted(self)
+        device = resolve_device(self.device)
+        batch_size = check_batch_size(self.batch_size)
+        if batch_size is None:
+            return transform(self._fuse_rows(X, device))
+
+        X = prepare_for_slicing(X)
+        n_samples = count_rows(X)
+        if n_samples <= batch_size:
+            return transform(self._fuse_rows(X, device))
+
+        result = None
+        for start, stop, rows in iter_row_batches(X, batch_size):
+            fused = self._fuse_rows(
+                rows, device, n_samples=stop - start, first_row=start
+            )
+            part = transform(fused)
+            if result is None:
+                result = np.empty((n_samples, *part.shape[1:]), dtype=part.dtype)
+            elif part.dtype != result.dtype:
+                result = result.astype(np.result_type(result, part))
+            result[start:stop] = part
+        return result
+
+    def _fuse_rows(self, X, device, *, n_samples=None, first_row=0):
+        """Return the fused probabilities of the rows X, as a numpy array."""
+        names = [
+            name
+            for name, member in self.named_estimators_.items()
+            if not (isinstance(member, str) and member == DROP)
+        ]
+        probas = collect_probabilities(
+            names,
+            self.estimators_,
+            self._member_columns,
+            X,
+            len(self.classes_),
+            n_samples=n_samples,
+            first_row=first_row,
+        )
+        fused = fuse(
+            to_device(probas, device),
+            temperature=self.temperature_,
+            prior=self.weights_,
+            pool=self.pool_,
+            member_temperatures=getattr(self, "member_temperatures_", None),
+        )
+        return to_numpy(fused)
 
     def _sk_visual_block_(self):
         return members_visual_block(self)
@@ -489,6 +574,15 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
             tags.input_tags.sparse = all(t.input_tags.sparse for t in member_tags)
             tags.non_deterministic = any(t.non_deterministic for t in member_tags)
         return tags
+
+
+def _identity(proba):
+    return proba
+
+
+def _log(proba):
+    with np.errstate(divide="ignore"):
+        return np.log(proba)
 
 
 def _active_estimators(estimators):

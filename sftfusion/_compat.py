@@ -6,6 +6,7 @@ import here means a scikit-learn release that moves one breaks a single module.
 
 from sklearn.base import _fit_context
 from sklearn.utils import _safe_indexing
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from sklearn.utils._param_validation import (
     HasMethods,
     Interval,
@@ -27,5 +28,6 @@ __all__ = [
     "_BaseComposition",
     "_VisualBlock",
     "_fit_context",
+    "_openmp_effective_n_threads",
     "_safe_indexing",
 ]

@@ -208,36 +208,66 @@ def column_positions(name: str, estimator: object, classes: np.ndarray) -> np.nd
     return np.array([lookup[label] for label in member_classes.tolist()], dtype=np.intp)
 
 
-def collect_probabilities(names, estimators, positions, X, n_classes):
+def collect_probabilities(
+    names, estimators, positions, X, n_classes, *, n_samples=None, first_row=0
+):
     """Return the members' checked probabilities, stacked and aligned to ``classes_``.
+
+    Parameters
+    ----------
+    names, estimators, positions : lists of the same length
+        Each active member's name, fitted estimator and the column of each of its
+        classes in ``classes_`` (see :func:`column_positions`).
+    X : object
+        Input rows, passed to every member's ``predict_proba`` unchanged.
+    n_classes : int
+        Number of classes of the ensemble.
+    n_samples : int, default=None
+        Number of rows every member must return. None takes the first member's.
+    first_row : int, default=0
+        Position of X's first row in the caller's input, which error messages
+        add to the row numbers they report.
 
     Returns
     -------
     probas : ndarray of shape (n_members, n_samples, n_classes)
         Member ``i``'s probability of ``classes_[c]`` at ``probas[i, :, c]``;
-        classes a member never saw get probability 0 from it.
+        classes a member never saw get probability 0 from it. The dtype is
+        float32 if every member returns float32 or a narrower float (as skorch
+        nets do), and float64 otherwise, so float64 members keep their precision.
     """
     stacked = None
     for index, (name, estimator, columns) in enumerate(
         zip(names, estimators, positions, strict=True)
     ):
-        n_samples = None if stacked is None else stacked.shape[1]
         aligned = member_probabilities(
-            name, estimator, columns, X, n_classes, n_samples
+            name, estimator, columns, X, n_classes, n_samples, first_row=first_row
         )
+        if n_samples is None:
+            n_samples = aligned.shape[0]
+
+        dtype = np.float32 if aligned.dtype.itemsize <= 4 else np.float64
         if stacked is None:
-            # float64, so that float32 and float64 members fuse at full precision.
-            stacked = np.zeros((len(names), aligned.shape[0], n_classes))
+            stacked = np.empty((len(names), n_samples, n_classes), dtype=dtype)
+        elif np.dtype(dtype).itemsize > stacked.dtype.itemsize:
+            # Only the members stored so far: the rest is uninitialised memory.
+            wider = np.empty(stacked.shape, dtype=dtype)
+            wider[:index] = stacked[:index]
+            stacked = wider
         stacked[index] = aligned
     return stacked
 
 
-def member_probabilities(name, estimator, columns, X, n_classes, n_samples=None):
+def member_probabilities(
+    name, estimator, columns, X, n_classes, n_samples=None, *, first_row=0
+):
     """Return one member's checked probabilities of X, columns in ``classes_`` order.
 
     ``columns`` gives, for each of the member's classes, its column among the
     ``n_classes`` classes; the other columns are 0. ``n_samples``, if given, is
-    the number of rows the output must have.
+    the number of rows the output must have. ``first_row`` is the position of
+    X's first row in the caller's input, which error messages add to the row
+    numbers they report.
     """
     proba = call_member(name, estimator, "predict_proba", X)
     proba = _as_member_table(name, estimator, proba, len(columns))
@@ -246,6 +276,7 @@ def member_probabilities(name, estimator, columns, X, n_classes, n_samples=None)
         source=describe(name, estimator),
         n_samples=proba.shape[0] if n_samples is None else n_samples,
         n_columns=len(columns),
+        first_row=first_row,
     )
     if len(columns) == n_classes and np.array_equal(columns, np.arange(n_classes)):
         return proba

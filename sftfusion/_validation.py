@@ -6,9 +6,11 @@ temperature, weight vector or probability array gets the same message from both.
 
 import math
 from numbers import Real
+from types import ModuleType
 
 import numpy as np
 
+from sftfusion import _backend
 from sftfusion._backend import finfo, get_namespace
 
 
@@ -147,14 +149,46 @@ def row_sum_tolerance(eps: float) -> float:
     return max(1e-4, 50.0 * eps)
 
 
-def check_probabilities(proba, *, source: str, n_samples: int, n_columns: int):
+def check_probabilities(
+    proba,
+    *,
+    source: str,
+    n_samples: int,
+    n_columns: int,
+    first_row: int = 0,
+    tolerance: float | None = None,
+):
     """Raise ValueError unless ``proba`` is an (n_samples, n_columns) probability table.
 
     The table must be finite and non-negative, and each row must sum to 1 within
-    :func:`row_sum_tolerance`. ``source`` names the producer in the message, for
-    example ``"member 'lr' (LogisticRegression)"``. numpy arrays and torch tensors
-    are both accepted.
+    ``tolerance``, by default :func:`row_sum_tolerance` of the table's dtype.
+    ``source`` names the producer in the message, for example ``"member 'lr'
+    (LogisticRegression)"``, and ``first_row`` is added to the row numbers in
+    messages, for a table that is one batch of a larger input. numpy arrays and
+    torch tensors are both accepted.
+
+    The values are read once, in cache-sized row blocks (see
+    :func:`block_is_valid`). Only a table that fails is read again, to find the
+    first problem for the message.
     """
+    check_table_shape(proba, source=source, n_samples=n_samples, n_columns=n_columns)
+    if n_samples == 0:
+        return
+
+    xp = get_namespace(proba)
+    if tolerance is None:
+        tolerance = row_sum_tolerance(float(finfo(xp, proba.dtype).eps))
+    ones = _backend.ones(xp, (n_columns,), like=proba)
+    rows = _backend.block_rows(xp, proba, n_columns)
+    for start in range(0, n_samples, rows):
+        if not block_is_valid(xp, proba[start : start + rows], ones, tolerance):
+            raise_first_problem(
+                proba, source=source, first_row=first_row, tolerance=tolerance
+            )
+
+
+def check_table_shape(proba, *, source: str, n_samples: int, n_columns: int):
+    """Raise ValueError unless ``proba`` has shape (n_samples, n_columns)."""
     shape = tuple(proba.shape)
     if len(shape) != 2:
         raise ValueError(
@@ -167,9 +201,31 @@ def check_probabilities(proba, *, source: str, n_samples: int, n_columns: int):
             f"The probabilities of {source} must have shape ({n_samples}, "
             f"{n_columns}), one column per class the member knows; got {shape}."
         )
-    if n_samples == 0:
-        return
 
+
+def block_is_valid(xp: ModuleType, block, ones, tolerance: float) -> bool:
+    """Tell whether a 2-D block is finite, non-negative, with rows summing to 1.
+
+    It takes two passes over the block, which stays in the cache between them:
+    the row sums as a product with ``ones`` and the minimum. A NaN or infinity
+    anywhere in a row makes the row's sum non-finite, so the sums catch them.
+    """
+    if block.shape[0] == 0:
+        return True
+    deviation = xp.abs(block @ ones - 1)
+    # Written so that a NaN in either reduction makes the result False.
+    return bool((deviation.max() <= tolerance) & (block.min() >= 0))
+
+
+def raise_first_problem(
+    proba, *, source: str, first_row: int = 0, tolerance: float | None = None
+) -> None:
+    """Raise ValueError describing the first problem of a 2-D probability table.
+
+    The arguments are those of :func:`check_probabilities`. A table whose only
+    fault is a row sum just past the tolerance, where the block check and this
+    one round differently, passes without an error.
+    """
     xp = get_namespace(proba)
     if not bool(xp.all(xp.isfinite(proba))):
         raise ValueError(
@@ -185,11 +241,12 @@ def check_probabilities(proba, *, source: str, n_samples: int, n_columns: int):
         )
     deviation = xp.abs(proba.sum(-1) - 1)
     worst = int(deviation.argmax())
-    eps = float(finfo(xp, proba.dtype).eps)
-    if float(deviation[worst]) > row_sum_tolerance(eps):
+    if tolerance is None:
+        tolerance = row_sum_tolerance(float(finfo(xp, proba.dtype).eps))
+    if float(deviation[worst]) > tolerance:
         raise ValueError(
-            f"The rows of the probabilities of {source} must sum to 1; row {worst} "
-            f"sums to {float(proba[worst].sum())!r}. The member may return scores "
-            "or logits: wrap it in sklearn.calibration.CalibratedClassifierCV, or "
-            "apply a softmax."
+            f"The rows of the probabilities of {source} must sum to 1; row "
+            f"{first_row + worst} sums to {float(proba[worst].sum())!r}. The member "
+            "may return scores or logits: wrap it in "
+            "sklearn.calibration.CalibratedClassifierCV, or apply a softmax."
         )

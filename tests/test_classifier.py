@@ -52,6 +52,15 @@ def iris_members():
             temperature=0.1,
             weights=[1, 5, 2],
         ),
+        SFTClassifier(
+            [
+                ("lr", LogisticRegression()),
+                ("tree", DecisionTreeClassifier(max_depth=2, random_state=0)),
+            ],
+            temperature=0.5,
+            batch_size=7,
+            device="cpu",
+        ),
     ]
 )
 def test_classifier_sklearn_compatible(estimator, check):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from sftfusion import softmax_fusion
+from sftfusion import _backend, softmax_fusion
 
 TEMPERATURES = [1e-8, 1e-6, 1e-3, 0.01, 0.1, 0.5, 1.0, 3.0, 1e3, 1e8, float("inf")]
 
@@ -264,3 +264,57 @@ def test_fusion_check_input_false_skips_checks():
     probas[0, 7] *= 1.01
     fused = softmax_fusion(probas, check_input=False)
     assert np.allclose(fused.sum(axis=1), 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_classes", [2, 3, 5, 10, 37])
+@pytest.mark.parametrize("temperature", [1e-8, 0.3, 1.0, float("inf")])
+def test_fusion_row_independent_of_other_rows(dtype, n_classes, temperature):
+    # Fusing rows in slices of any size gives the same bits as fusing them at
+    # once, so batched predictions equal unbatched ones.
+    probas = random_probas(n_members=4, n_samples=1000, n_classes=n_classes, seed=16)
+    probas = probas.astype(dtype)
+    weights = [1, 2, 3, 4]
+    fused = softmax_fusion(probas, temperature=temperature, weights=weights)
+    for size in (1, 7, 333):
+        parts = [
+            softmax_fusion(
+                probas[:, start : start + size],
+                temperature=temperature,
+                weights=weights,
+            )
+            for start in range(0, 1000, size)
+        ]
+        assert np.array_equal(np.concatenate(parts), fused)
+
+
+def test_fusion_check_input_finds_problem_past_first_block():
+    probas = random_probas(n_members=2, n_samples=50_000, n_classes=3, seed=17)
+    probas[1, 45_678] = [0.5, 0.5, 0.5]
+    match = r"probas\[1\] must sum to 1; row 45678 sums to 1.5"
+    with pytest.raises(ValueError, match=match):
+        softmax_fusion(probas)
+
+
+def test_fusion_check_input_float16_judged_by_its_precision():
+    probas = random_probas(seed=18)
+    # Off by 1e-3, within float16's rounding but not within float32's.
+    probas[0, 3] *= 1.001
+    fused = softmax_fusion(probas.astype(np.float16))
+    assert fused.dtype == np.float32
+    with pytest.raises(ValueError, match=r"probas\[0\] must sum to 1; row 3"):
+        softmax_fusion(probas.astype(np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("temperature", [1e-8, 0.7, float("inf")])
+def test_fusion_threads_match_one_thread(monkeypatch, dtype, temperature):
+    probas = random_probas(n_members=3, n_samples=30_001, n_classes=4, seed=19)
+    probas = probas.astype(dtype)
+    one_thread = softmax_fusion(probas, temperature=temperature, weights=[1, 2, 3])
+    monkeypatch.setattr(_backend, "_openmp_effective_n_threads", lambda: 3)
+    monkeypatch.setattr(_backend, "_VALUES_PER_THREAD", 1000)
+    n_values = probas.size
+    assert len(_backend.thread_row_ranges(np, 30_001, n_values, 2048)) == 3
+    threaded = softmax_fusion(probas, temperature=temperature, weights=[1, 2, 3])
+    assert np.array_equal(threaded, one_thread)

@@ -34,7 +34,7 @@ def aligned_table(member, X, classes):
     Written with a plain label lookup, independently of the package.
     """
     proba = member.predict_proba(X)
-    table = np.zeros((len(X), len(classes)))
+    table = np.zeros((len(X), len(classes)), dtype=proba.dtype)
     for column, label in enumerate(member.classes_):
         table[:, list(classes).index(label)] = proba[:, column]
     return table
@@ -139,17 +139,18 @@ BINARY = np.array(["no", "yes"], dtype=object)
 
 
 @pytest.mark.parametrize(
-    "convert, tolerance",
+    "convert, tolerance, dtype",
     [
-        (lambda p: p[:, 1], 1e-15),
-        (lambda p: pd.Series(p[:, 1]), 1e-15),
-        (lambda p: pd.DataFrame(p), 0),
-        (lambda p: pd.DataFrame(p, columns=BINARY), 0),
-        (lambda p: pd.DataFrame(p[:, ::-1], columns=BINARY[::-1]), 0),
-        (lambda p: sparse.csr_matrix(p), 0),
-        (lambda p: torch.from_numpy(p), 0),
-        (lambda p: p.astype(np.float32), 1e-7),
-        (lambda p: p.astype(np.float16), 1e-3),
+        (lambda p: p[:, 1], 1e-15, np.float64),
+        (lambda p: pd.Series(p[:, 1]), 1e-15, np.float64),
+        (lambda p: pd.DataFrame(p), 0, np.float64),
+        (lambda p: pd.DataFrame(p, columns=BINARY), 0, np.float64),
+        (lambda p: pd.DataFrame(p[:, ::-1], columns=BINARY[::-1]), 0, np.float64),
+        (lambda p: sparse.csr_matrix(p), 0, np.float64),
+        (lambda p: torch.from_numpy(p), 0, np.float64),
+        # A lone float32 or float16 member is fused in float32.
+        (lambda p: p.astype(np.float32), 1e-7, np.float32),
+        (lambda p: p.astype(np.float16), 1e-3, np.float32),
     ],
     ids=[
         "1-D",
@@ -163,14 +164,14 @@ BINARY = np.array(["no", "yes"], dtype=object)
         "float16",
     ],
 )
-def test_members_unambiguous_output_coerced(iris, convert, tolerance):
+def test_members_unambiguous_output_coerced(iris, convert, tolerance, dtype):
     X, y = iris
     labels = BINARY[(y > 0).astype(int)]
     member = frozen_output(X, labels, convert)
     model = SFTClassifier([("odd", member)]).fit(X, labels)
     expected = LogisticRegression(max_iter=1000).fit(X, labels).predict_proba(X)
     proba = model.predict_proba(X)
-    assert proba.dtype == np.float64
+    assert proba.dtype == dtype
     assert np.allclose(proba, expected, atol=tolerance, rtol=0)
 
 
