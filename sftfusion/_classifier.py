@@ -114,8 +114,9 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
         torch finds a CUDA device, and None otherwise. A CUDA device that torch
         does not find raises ValueError in ``fit`` and in the predict methods.
         Members keep their own device: see the Notes for running skorch
-        members and the fusion on one GPU. NOTE: learning the fusion
-        parameters in ``fit`` runs with numpy whatever the device.
+        members and the fusion on one GPU. Learning the fusion parameters in
+        ``fit`` computes the loss and its gradient on the same device, in
+        float64.
 
     Attributes
     ----------
@@ -170,12 +171,14 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
     their probabilities on the held-out folds, and fits ``T``, ``pi`` (as
     ``softmax(alpha)``) and ``tau`` with L-BFGS-B by minimising the
     sample-weighted log-loss of the fused out-of-fold prediction plus
-    ``0.5 * 1e-3 * (sum_i (alpha_i - mean(alpha))^2 + sum_i log(tau_i)^2)``.
-    That penalty pulls the priors towards uniform and the member temperatures
-    towards 1 just enough to keep the problem well-posed: a useless member's
-    weight goes to about 0 rather than exactly 0. At ``T = 1`` the member
-    weights differ by at most a factor e, so learning ``T`` and ``pi`` is what
-    lets the fusion beat plain averaging.
+    ``0.5 * 1e-4 * sum_i (alpha_i - mean(alpha))^2`` and
+    ``0.5 * (10 / n_samples) * sum_i log(tau_i)^2``, where ``n_samples`` is the
+    sum of ``sample_weight`` when it is given. The first penalty keeps
+    the problem well-posed, so that a useless member's weight goes to about 0
+    rather than exactly 0. The second acts like 10 extra samples that favour
+    ``tau = 1``, which keeps the member temperatures from overfitting small
+    data. At ``T = 1`` the member weights differ by at most a factor e, so
+    learning ``T`` and ``pi`` is what lets the fusion beat plain averaging.
 
     The fused probabilities are float32 when every member returns float32 (as
     skorch nets do), and float64 otherwise.
@@ -317,7 +320,7 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
         prior = check_weights(
             None if learn_weights else self.weights, len(self.estimators), active
         )
-        resolve_device(self.device)
+        device = resolve_device(self.device)
 
         names = [self.estimators[index][0] for index in active]
         members = [self.estimators[index][1] for index in active]
@@ -337,6 +340,7 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
                 classes,
                 temperature,
                 prior,
+                device,
             )
             temperature, prior = learned.temperature, learned.prior
             pool = learned.pool
@@ -400,6 +404,7 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
         classes,
         temperature,
         prior,
+        device,
     ):
         """Cross-fit the members, learn the fusion parameters and fit the final members.
 
@@ -439,6 +444,7 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
             calibrate_members=self.calibrate_members,
             names=names,
             log=log,
+            device=device,
         )
         return fitted, learned
 

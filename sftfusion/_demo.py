@@ -66,9 +66,10 @@ def compare_methods(
         One SFTClassifier is scored per temperature.
     learn : bool, default=False
         Also score ``SFTClassifier(temperature="learn", weights="learn",
-        pool="auto")``. It fits its own members: on each training fold, once per
-        inner fold of a 5-fold split and once on the whole fold, so it costs
-        about six fits per member and fold; its fit time is its own.
+        pool="auto", calibrate_members=True)``. It fits its own members: on
+        each training fold, once per inner fold of a 5-fold split and once on
+        the whole fold, so it costs about six fits per member and fold. Its fit
+        time is its own.
     n_splits : int, default=5
         Number of folds.
     random_state : int, default=0
@@ -138,6 +139,7 @@ def compare_methods(
                 temperature="learn",
                 weights="learn",
                 pool="auto",
+                calibrate_members=True,
                 cv=StratifiedKFold(5),
             )
             start = time.perf_counter()

@@ -315,6 +315,14 @@ def _linear_pool_block(xp, plan, block, buffers, out):
     scores = buffers.scores
     numerator = buffers.numerator
     denominator = buffers.denominator
+    if plan.inverse_temperature == 0.0:
+        # T = inf: weighted soft voting, the prior-weighted mean of the members.
+        xp.multiply(block[0], plan.prior[0], out=numerator)
+        for member in range(1, len(plan.prior)):
+            xp.multiply(block[member], plan.prior[member], out=scores)
+            numerator += scores
+        _normalise_rows(xp, numerator, out)
+        return
     _prepare_shift(xp, plan, block, buffers)
 
     for member in range(len(plan.prior)):

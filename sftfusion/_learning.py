@@ -2,7 +2,7 @@
 
 The temperature ``T``, the prior weights ``pi`` and the per-member temperatures
 ``tau`` minimise the sample-weighted log-loss of the fused out-of-fold prediction
-plus a small penalty towards uniform priors and unit member temperatures. The
+plus small penalties towards uniform priors and unit member temperatures. The
 gradient is analytic, for both pools, so each evaluation is a few passes over the
 probabilities. L-BFGS-B first converges on a fixed subsample and then refines on
 all samples from there, which costs only a few full passes.
@@ -22,6 +22,7 @@ Writing ``g = dloss/dF``, the derivative with respect to the exponent of member
 
 import math
 import os
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,13 +31,23 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize
 
+from sftfusion import _backend
 from sftfusion._fusion import LOG_FLOOR, fuse
 
-# Strength of the penalty 0.5 * REGULARIZATION * (sum_i (alpha_i - mean(alpha))^2
-# + sum_i log(tau_i)^2), where pi = softmax(alpha). It keeps the problem
-# well-posed when a member is useless (its weight goes to about 0 rather than
-# to exactly 0) and is small next to typical log-losses.
-REGULARIZATION = 1e-3
+# Strength of the penalty 0.5 * PRIOR_REGULARIZATION * sum_i (alpha_i -
+# mean(alpha))^2 on the prior logits, pi = softmax(alpha). It keeps the problem
+# well-posed when a member is useless (its weight goes to about 0 rather than to
+# exactly 0) and is small next to typical log-losses.
+PRIOR_REGULARIZATION = 1e-4
+
+# The member temperatures get the penalty 0.5 * (MEMBER_PRIOR_SAMPLES /
+# n_samples) * sum_i log(tau_i)^2, as if that many extra samples favoured
+# tau = 1, so it fades as the data grow. With sample_weight, n_samples is the
+# sum of the weights, read as frequencies: a weight of 2 counts as a repeat.
+# On breast_cancer and wine (450 and 140 training samples), a fixed 1e-3 let
+# the member temperatures overfit. 10 gave the lowest test log-loss among 1,
+# 10, 50 and 200 over the four datasets of benchmarks/accuracy.py.
+MEMBER_PRIOR_SAMPLES = 10.0
 
 # Search ranges. Temperatures below 0.02 make the member softmax a hard maximum
 # on probabilities, which brings nothing that 0.02 cannot do.
@@ -65,6 +76,10 @@ _BLOCK_VALUES = 2**16
 # Threads that evaluate row blocks side by side.
 _MAX_THREADS = 4
 
+# Values per block on a torch device: large blocks amortise kernel launches, and
+# the (n_members, rows, n_classes) float64 temporaries stay near 32 MB each.
+_DEVICE_BLOCK_VALUES = 2**22
+
 
 @dataclass
 class LearnedFusion:
@@ -89,6 +104,7 @@ def learn_fusion(
     learn_temperature,
     learn_weights,
     calibrate_members,
+    device=None,
 ):
     """Fit the fusion parameters by minimising the penalised out-of-fold log-loss.
 
@@ -108,6 +124,10 @@ def learn_fusion(
         Prior weights used as they are unless ``learn_weights``.
     learn_temperature, learn_weights, calibrate_members : bool
         Which parameters to fit.
+    device : torch.device or None, default=None
+        Where the loss and its gradient are computed: None for numpy, else
+        torch on that device, in float64 either way. The optimiser itself runs
+        on the CPU.
 
     Returns
     -------
@@ -134,12 +154,18 @@ def learn_fusion(
     evaluations = 0
     if subsample is not None:
         small = _FusionObjective(
-            probas[:, subsample], y_index[subsample], weight[subsample], pool, layout
+            probas[:, subsample],
+            y_index[subsample],
+            weight[subsample],
+            pool,
+            layout,
+            device,
+            member_regularization=MEMBER_PRIOR_SAMPLES / float(weight.sum()),
         )
         start, count = _optimise(small, layout, start)
         evaluations += count
 
-    objective = _FusionObjective(probas, y_index, weight, pool, layout)
+    objective = _FusionObjective(probas, y_index, weight, pool, layout, device)
     solution, count = _optimise(objective, layout, start, search=subsample is None)
     evaluations += count
 
@@ -268,36 +294,67 @@ def _softmax(values):
 class _FusionObjective:
     """Penalised, sample-weighted log-loss of the fused prediction, with its gradient.
 
-    Row blocks are evaluated on a few threads: numpy releases the GIL inside its
-    array operations, and each thread has its own scratch arrays.
+    The same code runs on numpy arrays and, with ``device``, on torch tensors on
+    that device, in float64. numpy evaluates cache-sized row blocks on a few
+    threads (numpy releases the GIL inside its array operations, and each thread
+    has its own scratch arrays). torch evaluates large blocks in one thread,
+    since its operations are parallel or on a GPU already.
     """
 
-    def __init__(self, probas, y_index, sample_weight, pool, layout):
-        self.probas = probas
+    def __init__(
+        self,
+        probas,
+        y_index,
+        sample_weight,
+        pool,
+        layout,
+        device=None,
+        member_regularization=None,
+    ):
+        self.device = device
+        # A subsample's objective keeps the penalty of the full data, so that
+        # both optimisation stages minimise the same function up to sampling.
+        if member_regularization is None:
+            member_regularization = MEMBER_PRIOR_SAMPLES / float(sample_weight.sum())
+        self.member_regularization = member_regularization
+        self.xp = np if device is None else sys.modules["torch"]
         self.pool = pool
         self.layout = layout
-        self.y_index = np.asarray(y_index, dtype=np.intp)
-        self.weight = sample_weight / sample_weight.sum()
-        needs_log = pool == "log" or layout.calibrate_members
-        self.log_probas = np.log(np.maximum(probas, LOG_FLOOR)) if needs_log else None
+        self.probas = self._array(probas)
+        self.y_index = self._array(y_index, index=True)
+        self.weight = self._array(sample_weight / sample_weight.sum())
+        self.log_probas = None
+        if pool == "log" or layout.calibrate_members:
+            self.log_probas = self.xp.log(_floored(self.xp, self.probas, LOG_FLOOR))
+
         n_members, n_samples, n_classes = probas.shape
-        rows = max(1, _BLOCK_VALUES // (n_members * n_classes))
+        values = _BLOCK_VALUES if device is None else _DEVICE_BLOCK_VALUES
+        rows = max(1, values // (n_members * n_classes))
         self.blocks = [
             slice(start, min(start + rows, n_samples))
             for start in range(0, n_samples, rows)
         ]
-        self.n_threads = max(
-            1, min(_MAX_THREADS, os.cpu_count() or 1, len(self.blocks))
-        )
+        threads = _MAX_THREADS if device is None else 1
+        self.n_threads = max(1, min(threads, os.cpu_count() or 1, len(self.blocks)))
         self.scratch = threading.local()
+
+    def _array(self, values, index=False):
+        """Return ``values`` as float64 (or index) array on this objective's device."""
+        if self.device is None:
+            return np.asarray(values, dtype=np.intp if index else np.float64)
+        torch = sys.modules["torch"]
+        dtype = torch.int64 if index else torch.float64
+        return torch.as_tensor(np.asarray(values), dtype=dtype, device=self.device)
 
     def __call__(self, theta):
         layout = self.layout
         temperature, prior, member_temperatures = layout.decode(theta)
         beta = 0.0 if math.isinf(temperature) else 1.0 / temperature
         with np.errstate(divide="ignore"):
-            log_prior = np.log(prior)
-        rho = None if member_temperatures is None else 1.0 / member_temperatures
+            log_prior = self._array(np.log(prior))
+        rho = None
+        if member_temperatures is not None:
+            rho = self._array(1.0 / member_temperatures)
 
         def evaluate(rows):
             return self._block(rows, beta, log_prior, rho)
@@ -319,14 +376,18 @@ class _FusionObjective:
         if layout.learn_weights:
             alpha = theta[layout.prior_slice]
             centred = alpha - alpha.mean()
-            loss += 0.5 * REGULARIZATION * float(centred @ centred)
+            loss += 0.5 * PRIOR_REGULARIZATION * float(centred @ centred)
             grad[layout.prior_slice] = (
-                grad_log_prior - prior * grad_log_prior.sum() + REGULARIZATION * centred
+                grad_log_prior
+                - prior * grad_log_prior.sum()
+                + PRIOR_REGULARIZATION * centred
             )
         if layout.calibrate_members:
             log_tau = theta[layout.member_slice]
-            loss += 0.5 * REGULARIZATION * float(log_tau @ log_tau)
-            grad[layout.member_slice] = -rho * grad_rho + REGULARIZATION * log_tau
+            strength = self.member_regularization
+            loss += 0.5 * strength * float(log_tau @ log_tau)
+            inverse = 1.0 / member_temperatures
+            grad[layout.member_slice] = -inverse * grad_rho + strength * log_tau
         return loss, grad
 
     def _buffers(self, shape):
@@ -335,7 +396,10 @@ class _FusionObjective:
         if buffers is None:
             n_members, _, n_classes = self.probas.shape
             rows = self.blocks[0].stop - self.blocks[0].start
-            buffers = [np.empty((n_members, rows, n_classes)) for _ in range(2)]
+            buffers = [
+                _backend.empty(self.xp, (n_members, rows, n_classes), like=self.probas)
+                for _ in range(2)
+            ]
             self.scratch.arrays = buffers
         return [buffer[:, : shape[1]] for buffer in buffers]
 
@@ -345,27 +409,28 @@ class _FusionObjective:
         The bounds on the parameters keep beta * p + log(pi) within about
         [-45, 50], so exp() needs no shift.
         """
+        xp = self.xp
         probas = self.probas[:, rows]
         log_probas = None if self.log_probas is None else self.log_probas[:, rows]
         y_index = self.y_index[rows]
         weight = self.weight[rows]
-        row_index = np.arange(probas.shape[1])
+        row_index = self._array(np.arange(probas.shape[1]), index=True)
         weights, work = self._buffers(probas.shape)
 
         # Member recalibration: Pc_i = softmax over classes of rho_i * log p_i.
         unfloored = None
         if rho is not None:
             scaled = rho[:, None, None] * log_probas
-            scaled -= scaled.max(axis=2, keepdims=True)
-            calibrated = np.exp(scaled)
+            scaled -= xp.amax(scaled, axis=2, keepdims=True)
+            calibrated = xp.exp(scaled)
             totals = calibrated.sum(axis=2, keepdims=True)
             calibrated /= totals
             if self.pool == "log":
                 # log(Pc), floored like the kernel floors the probabilities whose
                 # log it takes; floored entries do not move with rho.
-                values = scaled - np.log(totals)
+                values = scaled - xp.log(totals)
                 unfloored = values > _LOG_OF_FLOOR
-                np.maximum(values, _LOG_OF_FLOOR, out=values)
+                _backend.floor(xp, values, _LOG_OF_FLOOR, out=values)
             else:
                 values = calibrated
         else:
@@ -373,38 +438,39 @@ class _FusionObjective:
             values = probas if self.pool == "linear" else log_probas
 
         # Softmax weights over members: pi_i exp(beta Pc_i), normalised.
-        np.multiply(calibrated, beta, out=weights)
+        xp.multiply(calibrated, beta, out=weights)
         weights += log_prior[:, None, None]
-        np.exp(weights, out=weights)
+        xp.exp(weights, out=weights)
         weights /= weights.sum(axis=0)
-        np.multiply(weights, values, out=work)
+        xp.multiply(weights, values, out=work)
         fused = work.sum(axis=0)
 
+        dloss = xp.zeros_like(fused)
         if self.pool == "linear":
             totals = fused.sum(axis=1)
             true = fused[row_index, y_index]
-            clipped = true < _PROBABILITY_FLOOR
-            true = np.maximum(true, _PROBABILITY_FLOOR)
-            losses = np.log(totals) - np.log(true)
-            dloss = np.repeat((weight / totals)[:, None], fused.shape[1], axis=1)
-            dloss[row_index, y_index] -= np.where(clipped, 0.0, weight / true)
+            kept = true >= _PROBABILITY_FLOOR
+            true = _floored(xp, true, _PROBABILITY_FLOOR)
+            losses = xp.log(totals) - xp.log(true)
+            dloss += (weight / totals)[:, None]
+            dloss[row_index, y_index] -= (weight / true) * kept
         else:
-            shifted = fused - fused.max(axis=1, keepdims=True)
-            exp_fused = np.exp(shifted)
+            shifted = fused - xp.amax(fused, axis=1, keepdims=True)
+            exp_fused = xp.exp(shifted)
             totals = exp_fused.sum(axis=1)
-            losses = np.log(totals) - shifted[row_index, y_index]
-            dloss = exp_fused * (weight / totals)[:, None]
+            losses = xp.log(totals) - shifted[row_index, y_index]
+            dloss += exp_fused * (weight / totals)[:, None]
             dloss[row_index, y_index] -= weight
-        loss = float(np.einsum("m,m->", weight, losses))
+        loss = float(xp.einsum("m,m->", weight, losses))
 
         # G_i = g * w_i * (V_i - F): derivative with respect to member i's exponent.
-        exponent_grad = np.subtract(values, fused, out=work)
+        exponent_grad = xp.subtract(values, fused, out=work)
         exponent_grad *= weights
         exponent_grad *= dloss
-        grad_log_prior = exponent_grad.sum(axis=(1, 2))
+        grad_log_prior = _backend.to_numpy(exponent_grad.sum(axis=(1, 2)))
         # einsum, not a BLAS dot: OpenBLAS would start its own threads on top of
         # ours, which measured 30 times slower on 2 cores.
-        grad_beta = float(np.einsum("imc,imc->", exponent_grad, calibrated))
+        grad_beta = float(xp.einsum("imc,imc->", exponent_grad, calibrated))
 
         grad_rho = np.zeros(len(log_prior))
         if rho is not None:
@@ -413,9 +479,18 @@ class _FusionObjective:
                 through = (weighted + beta * exponent_grad) * calibrated
             else:
                 through = weighted * unfloored + beta * exponent_grad * calibrated
-            mean_log = np.einsum("imc,imc->im", calibrated, log_probas)[..., None]
-            grad_rho = np.einsum("imc,imc->i", through, log_probas - mean_log)
+            mean_log = xp.einsum("imc,imc->im", calibrated, log_probas)[..., None]
+            grad_rho = _backend.to_numpy(
+                xp.einsum("imc,imc->i", through, log_probas - mean_log)
+            )
         return loss, grad_beta, grad_log_prior, grad_rho
+
+
+def _floored(xp, array, minimum):
+    """Return a copy of ``array`` with every element below ``minimum`` raised to it."""
+    out = _backend.empty(xp, tuple(array.shape), like=array)
+    _backend.floor(xp, array, minimum, out=out)
+    return out
 
 
 def fit_fusion(
@@ -431,6 +506,7 @@ def fit_fusion(
     calibrate_members,
     names,
     log=None,
+    device=None,
 ):
     """Learn the fusion parameters for each pool and keep the best pool.
 
@@ -450,6 +526,9 @@ def fit_fusion(
         Member names, for the results table.
     log : callable or None, default=None
         Called with the pool and the seconds taken, after each pool is fitted.
+    device : torch.device or None, default=None
+        Where the loss, its gradient and the fused scores are computed; see
+        :func:`learn_fusion`.
 
     Returns
     -------
@@ -479,14 +558,16 @@ def fit_fusion(
             learn_temperature=learn_temperature,
             learn_weights=learn_weights,
             calibrate_members=calibrate_members,
+            device=device,
         )
         fused = fuse(
-            out_of_fold,
+            _backend.to_device(out_of_fold, device),
             temperature=learned.temperature,
             prior=learned.prior,
             pool=pool,
             member_temperatures=learned.member_temperatures,
         )
+        fused = _backend.to_numpy(fused)
         row = _score(f"fused ({pool})", fused, y_index, weight)
         rows.append(row)
         candidates.append((row[1], len(candidates), learned))

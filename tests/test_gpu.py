@@ -138,3 +138,20 @@ def test_gpu_pools_and_calibration_match_numpy(dtype, member_temperatures):
         expected = softmax_fusion(probas, **options)
         fused = softmax_fusion(torch.from_numpy(probas).to("cuda"), **options)
         assert np.allclose(fused.cpu().numpy(), expected, atol=TOLERANCES[dtype])
+
+
+def test_gpu_learned_fusion_matches_numpy(iris):
+    X, y = iris
+    params = {
+        "temperature": "learn",
+        "weights": "learn",
+        "pool": "auto",
+        "calibrate_members": True,
+        "cv": 3,
+    }
+    on_numpy = SFTClassifier(iris_members(), **params).fit(X, y)
+    on_gpu = SFTClassifier(iris_members(), device="cuda", **params).fit(X, y)
+    assert on_gpu.pool_ == on_numpy.pool_
+    assert on_gpu.temperature_ == pytest.approx(on_numpy.temperature_, rel=1e-5)
+    assert np.allclose(on_gpu.weights_, on_numpy.weights_, atol=1e-5)
+    assert np.allclose(on_gpu.predict_proba(X), on_numpy.predict_proba(X), atol=1e-6)

@@ -17,7 +17,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sftfusion import SFTClassifier, softmax_fusion
 from sftfusion._crossfit import FoldAveragedClassifier
 from sftfusion._learning import (
-    REGULARIZATION,
+    MEMBER_PRIOR_SAMPLES,
+    PRIOR_REGULARIZATION,
     TEMPERATURE_BOUNDS,
     _FusionObjective,
     _Layout,
@@ -94,9 +95,10 @@ def test_objective_loss_matches_kernel(pool, learn_t, learn_w, calibrate):
     expected = np.average(-np.log(true), weights=weight)
     if learn_w:
         alpha = theta[layout.prior_slice]
-        expected += 0.5 * REGULARIZATION * np.sum((alpha - alpha.mean()) ** 2)
+        expected += 0.5 * PRIOR_REGULARIZATION * np.sum((alpha - alpha.mean()) ** 2)
     if calibrate:
-        expected += 0.5 * REGULARIZATION * np.sum(theta[layout.member_slice] ** 2)
+        strength = MEMBER_PRIOR_SAMPLES / weight.sum()
+        expected += 0.5 * strength * np.sum(theta[layout.member_slice] ** 2)
     assert objective(theta)[0] == pytest.approx(expected, rel=1e-12)
 
 
@@ -505,3 +507,38 @@ def test_classifier_scalar_sample_weight_applies_to_all(cancer):
     CountingNB.fits.clear()
     SFTClassifier([("nb", CountingNB())]).fit(X, y, sample_weight=2.0)
     assert CountingNB.fits == [(len(y), 2.0 * len(y))]
+
+
+@pytest.mark.parametrize("pool, learn_t, learn_w, calibrate", LAYOUTS)
+def test_objective_torch_matches_numpy(pool, learn_t, learn_w, calibrate):
+    torch = pytest.importorskip("torch")
+    probas, y_index, weight = random_problem(seed=8)
+    layout = _Layout(
+        n_members=3,
+        learn_temperature=learn_t,
+        learn_weights=learn_w,
+        calibrate_members=calibrate,
+        temperature=0.7,
+        prior=np.array([0.2, 0.3, 0.5]),
+    )
+    theta = np.random.default_rng(9).normal(scale=0.5, size=layout.size)
+    loss, gradient = _FusionObjective(probas, y_index, weight, pool, layout)(theta)
+    on_torch = _FusionObjective(
+        probas, y_index, weight, pool, layout, device=torch.device("cpu")
+    )
+    torch_loss, torch_gradient = on_torch(theta)
+    assert torch_loss == pytest.approx(loss, rel=1e-12)
+    assert np.allclose(torch_gradient, gradient, atol=1e-12, rtol=1e-10)
+
+
+def test_classifier_learns_on_torch_device(cancer):
+    X, y = cancer
+    params = {"temperature": "learn", "weights": "learn", "pool": "auto", "cv": 3}
+    on_numpy = SFTClassifier(cancer_members(), **params).fit(X, y)
+    on_torch = SFTClassifier(cancer_members(), device="cpu", **params).fit(X, y)
+    assert on_torch.pool_ == on_numpy.pool_
+    assert on_torch.temperature_ == pytest.approx(on_numpy.temperature_, rel=1e-6)
+    assert np.allclose(on_torch.weights_, on_numpy.weights_, atol=1e-6)
+    assert np.allclose(
+        on_torch.cv_results_["log_loss"], on_numpy.cv_results_["log_loss"], atol=1e-10
+    )
