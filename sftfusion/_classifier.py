@@ -24,6 +24,7 @@ from sftfusion._batching import (
 from sftfusion._compat import Interval, StrOptions, _BaseComposition, _fit_context
 from sftfusion._crossfit import check_partition, cross_fit_members
 from sftfusion._fusion import fuse
+from sftfusion._html_repr import members_visual_block
 from sftfusion._learning import fit_fusion
 from sftfusion._members import (
     DROP,
@@ -566,6 +567,9 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
             member_temperatures=getattr(self, "member_temperatures_", None),
         )
         return to_numpy(fused)
+
+    def _sk_visual_block_(self):
+        return members_visual_block(self)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

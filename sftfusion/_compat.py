@@ -15,12 +15,18 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.metaestimators import _BaseComposition
 
+try:
+    from sklearn.utils._repr_html.estimator import _VisualBlock
+except ImportError:  # scikit-learn < 1.7 kept the HTML repr in another module
+    from sklearn.utils._estimator_html_repr import _VisualBlock
+
 __all__ = [
     "HasMethods",
     "Interval",
     "InvalidParameterError",
     "StrOptions",
     "_BaseComposition",
+    "_VisualBlock",
     "_fit_context",
     "_openmp_effective_n_threads",
     "_safe_indexing",
