@@ -43,6 +43,7 @@ from sftfusion.models._pretrained import (
 )
 from sftfusion.models._text import TextInputMixin, check_texts, check_texts_and_labels
 from sftfusion.models._text_modules import mean_pool
+from sftfusion.models._torch_utils import resolve_member_device
 
 # 200,000 embeddings of 384 float32 values (all-MiniLM-L6-v2) take 307 MB, plus
 # the cached texts.
@@ -259,6 +260,7 @@ class SentenceEncoder(
             The fitted encoder.
         """
         check_texts(X, estimator_name=type(self).__name__)
+        resolve_member_device(self.device)
         model_dir = resolve_model_dir(self.model)
 
         config = load_config(model_dir)

@@ -30,6 +30,7 @@ from sftfusion.models._torch_utils import (
     draw_seed,
     encode_labels,
     net_log_proba,
+    resolve_member_device,
     seeded_torch_rng,
 )
 
@@ -290,6 +291,7 @@ class TextTransformerClassifier(
         from sftfusion.models._text_modules import TextClassifierModule
 
         name = type(self).__name__
+        device = resolve_member_device(self.device)
         texts, y = check_texts_and_labels(X, y, estimator_name=name)
         y_encoded, classes = encode_labels(y, estimator_name=name)
 
@@ -303,7 +305,7 @@ class TextTransformerClassifier(
         ).fit(texts)
         inputs = dict(tokenizer.transform(texts))
 
-        with seeded_torch_rng(draw_seed(self.random_state), self.device):
+        with seeded_torch_rng(draw_seed(self.random_state), device):
             net = NeuralNetClassifier(
                 TextClassifierModule,
                 module__model_dir=str(model_dir),
@@ -317,7 +319,7 @@ class TextTransformerClassifier(
                 iterator_train__shuffle=True,
                 train_split=None,
                 callbacks=[("clip", GradientNormClipping(GRADIENT_CLIP_NORM))],
-                device=self.device,
+                device=device,
                 verbose=self.verbose,
             )
             net.fit(inputs, y_encoded)
