@@ -4,12 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PLOT_STAMP := $(VENV)/.installed-plot
 DOCS_STAMP := $(VENV)/.installed-docs
 DOCS_OUTPUTS := docs/_build docs/auto_examples docs/gen_modules docs/generated \
 	docs/sg_execution_times.rst
 
-.PHONY: demo test test-all test-plot docs docs-clean lint clean
+.PHONY: demo test test-slow test-all docs docs-clean lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,16 +16,12 @@ $(STAMP): pyproject.toml
 	# The CPU build of torch first: an unpinned torch pulls a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet "torch==2.13.0" || \
 		$(BIN)/python -m pip install --quiet "torch>=2.2"
-	$(BIN)/python -m pip install --quiet -e ".[test,text]"
-	touch $(STAMP)
-
-$(PLOT_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,text,plot]"
-	touch $(PLOT_STAMP)
+	touch $(STAMP)
 
 $(DOCS_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,text,docs]"
-	touch $(PLOT_STAMP) $(DOCS_STAMP)
+	touch $(DOCS_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m sftfusion demo
@@ -34,12 +29,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# The long trainings: the demos end to end and the real MiniLM members.
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m "slow and not gpu"
+
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -m ""
-
-# The tests that draw figures; `make test` skips them where matplotlib is missing.
-test-plot: $(PLOT_STAMP)
-	$(BIN)/python -m pytest tests/test_plotting.py
 
 # -E rereads every page, so that -W reports the warnings of unchanged pages too.
 # The gallery reruns only the examples that changed since the last build.
