@@ -31,6 +31,7 @@ from sftfusion._compat import (
 )
 from sftfusion._crossfit import check_partition, cross_fit_members
 from sftfusion._fusion import fuse
+from sftfusion._html_repr import members_visual_block
 from sftfusion._learning import fit_fusion
 from sftfusion._members import (
     DROP,
@@ -592,6 +593,9 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
             member_temperatures=getattr(self, "member_temperatures_", None),
         )
         return to_numpy(fused)
+
+    def _sk_visual_block_(self):
+        return members_visual_block(self)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -17,6 +17,11 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.metaestimators import _BaseComposition
 
+try:
+    from sklearn.utils._repr_html.estimator import _VisualBlock
+except ImportError:  # scikit-learn < 1.7 kept the HTML repr in another module
+    from sklearn.utils._estimator_html_repr import _VisualBlock
+
 
 def scorer_accepts_sample_weight(scorer) -> bool:
     """Tell whether a scorer from ``check_scoring`` takes ``sample_weight``.
@@ -36,6 +41,7 @@ __all__ = [
     "InvalidParameterError",
     "StrOptions",
     "_BaseComposition",
+    "_VisualBlock",
     "_fit_context",
     "_openmp_effective_n_threads",
     "_safe_indexing",

@@ -21,15 +21,14 @@ Writing ``g = dloss/dF``, the derivative with respect to the exponent of member
 """
 
 import math
-import os
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
+from threadpoolctl import threadpool_limits
 
 from sftfusion import _backend
 from sftfusion._fusion import LOG_FLOOR, fuse
@@ -60,7 +59,7 @@ PRIOR_LOGIT_BOUNDS = (-20.0, 20.0)
 _START_TEMPERATURES = (0.05, 0.2, 1.0, 5.0, 100.0)
 
 # Samples used for the first, cheap optimisation; drawn with a fixed seed.
-_SUBSAMPLE_SIZE = 20_000
+_SUBSAMPLE_SIZE = 10_000
 
 _LOG_OF_FLOOR = math.log(LOG_FLOOR)
 
@@ -72,9 +71,6 @@ _PROBABILITY_FLOOR = float(np.finfo(np.float64).eps)
 # Rows per block in the objective: the (n_members, rows, n_classes) temporaries
 # then stay near the L2 cache size.
 _BLOCK_VALUES = 2**16
-
-# Threads that evaluate row blocks side by side.
-_MAX_THREADS = 4
 
 # Values per block on a torch device: large blocks amortise kernel launches, and
 # the (n_members, rows, n_classes) float64 temporaries stay near 32 MB each.
@@ -207,14 +203,18 @@ def _optimise(objective, layout, start, search=True):
         evaluations += len(candidates)
         start = min(candidates, key=lambda candidate: candidate[:2])[2]
 
-    result = minimize(
-        objective,
-        start,
-        jac=True,
-        method="L-BFGS-B",
-        bounds=layout.bounds(),
-        options={"maxiter": 200, "ftol": 1e-10, "gtol": 1e-7},
-    )
+    # L-BFGS-B's own linear algebra on a handful of parameters is tiny, but it
+    # calls BLAS, and OpenBLAS's threads made each iteration take about 8 ms
+    # on a busy 2-core machine. One BLAS thread makes it negligible.
+    with threadpool_limits(limits=1, user_api="blas"):
+        result = minimize(
+            objective,
+            start,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=layout.bounds(),
+            options={"maxiter": 200, "ftol": 1e-10, "gtol": 1e-7},
+        )
     return result.x, evaluations + result.nfev
 
 
@@ -295,10 +295,11 @@ class _FusionObjective:
     """Penalised, sample-weighted log-loss of the fused prediction, with its gradient.
 
     The same code runs on numpy arrays and, with ``device``, on torch tensors on
-    that device, in float64. numpy evaluates cache-sized row blocks on a few
-    threads (numpy releases the GIL inside its array operations, and each thread
-    has its own scratch arrays). torch evaluates large blocks in one thread,
-    since its operations are parallel or on a GPU already.
+    that device, in float64. numpy evaluates cache-sized row blocks, on several
+    threads for large inputs (numpy releases the GIL inside its array
+    operations, and each thread has its own scratch arrays). torch evaluates
+    large blocks in one thread, since its operations are parallel or on a GPU
+    already.
     """
 
     def __init__(
@@ -329,13 +330,12 @@ class _FusionObjective:
 
         n_members, n_samples, n_classes = probas.shape
         values = _BLOCK_VALUES if device is None else _DEVICE_BLOCK_VALUES
-        rows = max(1, values // (n_members * n_classes))
-        self.blocks = [
-            slice(start, min(start + rows, n_samples))
-            for start in range(0, n_samples, rows)
-        ]
-        threads = _MAX_THREADS if device is None else 1
-        self.n_threads = max(1, min(threads, os.cpu_count() or 1, len(self.blocks)))
+        self.rows = max(1, values // (n_members * n_classes))
+        # Threads only for numpy and only for large inputs, in the backend's
+        # persistent pool; torch has threads of its own or runs on a GPU.
+        self.ranges = _backend.thread_row_ranges(
+            self.xp, n_samples, n_members * n_samples * n_classes, self.rows
+        )
         self.scratch = threading.local()
 
     def _array(self, values, index=False):
@@ -356,15 +356,19 @@ class _FusionObjective:
         if member_temperatures is not None:
             rho = self._array(1.0 / member_temperatures)
 
-        def evaluate(rows):
-            return self._block(rows, beta, log_prior, rho)
+        partial = {}
 
-        if self.n_threads > 1:
-            with ThreadPoolExecutor(self.n_threads) as executor:
-                parts = list(executor.map(evaluate, self.blocks))
-        else:
-            parts = [evaluate(rows) for rows in self.blocks]
-        # Summing in block order keeps the result independent of thread timing.
+        def evaluate(start, stop):
+            partial[start] = [
+                self._block(
+                    slice(first, min(first + self.rows, stop)), beta, log_prior, rho
+                )
+                for first in range(start, stop, self.rows)
+            ]
+
+        _backend.run_row_ranges(evaluate, self.ranges)
+        # Summing in row order keeps the result independent of thread timing.
+        parts = [part for start, _ in self.ranges for part in partial[start]]
         loss = math.fsum(part[0] for part in parts)
         grad_beta = math.fsum(part[1] for part in parts)
         grad_log_prior = np.sum([part[2] for part in parts], axis=0)
@@ -394,11 +398,10 @@ class _FusionObjective:
         """Return this thread's two scratch arrays of ``shape`` (rows may be fewer)."""
         buffers = getattr(self.scratch, "arrays", None)
         if buffers is None:
-            n_members, _, n_classes = self.probas.shape
-            rows = self.blocks[0].stop - self.blocks[0].start
+            n_members, n_samples, n_classes = self.probas.shape
+            shape = (n_members, min(self.rows, n_samples), n_classes)
             buffers = [
-                _backend.empty(self.xp, (n_members, rows, n_classes), like=self.probas)
-                for _ in range(2)
+                _backend.empty(self.xp, shape, like=self.probas) for _ in range(2)
             ]
             self.scratch.arrays = buffers
         return [buffer[:, : shape[1]] for buffer in buffers]

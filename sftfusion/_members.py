@@ -246,11 +246,13 @@ def format_progress(source: str, message: str, seconds: float) -> str:
     """Return a progress line in scikit-learn's layout, dots padding it to 70 columns.
 
     For example ``[SFTClassifier] ....... (1 of 3) Processing lr, total=   0.1s``.
+    The duration takes 7 characters, in seconds up to 60 s and in minutes above,
+    as in the lines that scikit-learn's Pipeline and VotingClassifier print.
     """
-    if seconds < 60:
-        duration = f"{seconds:5.1f}s"
-    else:
+    if seconds > 60:
         duration = f"{seconds / 60:4.1f}min"
+    else:
+        duration = f"{seconds:6.1f}s"
     head = f"[{source}] "
     tail = f" {message}, total={duration}"
     return head + "." * max(0, 70 - len(head) - len(tail)) + tail

@@ -1,4 +1,4 @@
-"""A small torch module and skorch net shared by the member and persistence tests."""
+"""A small torch module and the skorch net around it, shared by the test files."""
 
 import numpy as np
 import torch

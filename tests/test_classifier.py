@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from nets import tiny_net
 from scipy import sparse
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
@@ -22,7 +23,6 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from skorch import NeuralNetClassifier
 
 from sftfusion import SFTClassifier, softmax_fusion
 
@@ -300,39 +300,12 @@ def test_classifier_cross_val_score(iris):
     assert scores.mean() > 0.9
 
 
-class TinyMLP(torch.nn.Module):
-    """A two-layer perceptron for the skorch member tests."""
-
-    def __init__(self, n_features=4, n_classes=3, hidden=16):
-        super().__init__()
-        self.layers = torch.nn.Sequential(
-            torch.nn.Linear(n_features, hidden),
-            torch.nn.ReLU(),
-            torch.nn.Linear(hidden, n_classes),
-        )
-
-    def forward(self, X):
-        return self.layers(X)
-
-
-def skorch_member(max_epochs=20):
-    return NeuralNetClassifier(
-        TinyMLP,
-        criterion=torch.nn.CrossEntropyLoss,
-        optimizer=torch.optim.Adam,
-        lr=0.05,
-        max_epochs=max_epochs,
-        batch_size=32,
-        train_split=None,
-        verbose=0,
-    )
-
-
 def test_classifier_skorch_member_in_grid_search(iris):
     X, y = iris
     X = StandardScaler().fit_transform(X).astype(np.float32)
     torch.manual_seed(0)
-    members = [("net", skorch_member()), ("lr", LogisticRegression(max_iter=1000))]
+    net = tiny_net(module__hidden=16, max_epochs=20)
+    members = [("net", net), ("lr", LogisticRegression(max_iter=1000))]
     grid = {"net__max_epochs": [2, 20], "temperature": [0.5, 1.0]}
     search = GridSearchCV(SFTClassifier(members), grid, cv=3).fit(X, y)
     assert search.best_score_ > 0.85

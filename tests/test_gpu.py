@@ -7,11 +7,11 @@ runs them with ``pytest -m gpu``.
 import numpy as np
 import pytest
 import torch
+from nets import tiny_net
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
-from skorch import NeuralNetClassifier
 
 from sftfusion import SFTClassifier, softmax_fusion
 from sftfusion._backend import resolve_device, to_device, to_numpy
@@ -92,33 +92,12 @@ def test_gpu_classifier_matches_numpy(iris, device, batch_size):
     assert np.array_equal(model.predict(X), model.classes_[proba.argmax(axis=1)])
 
 
-class TinyMLP(torch.nn.Module):
-    def __init__(self, n_features=4, n_classes=3, hidden=16):
-        super().__init__()
-        self.layers = torch.nn.Sequential(
-            torch.nn.Linear(n_features, hidden),
-            torch.nn.ReLU(),
-            torch.nn.Linear(hidden, n_classes),
-        )
-
-    def forward(self, X):
-        return self.layers(X)
-
-
 def test_gpu_skorch_member_and_fusion_on_one_gpu(iris):
     X, y = iris
     X = StandardScaler().fit_transform(X).astype(np.float32)
     torch.manual_seed(0)
-    net = NeuralNetClassifier(
-        TinyMLP,
-        criterion=torch.nn.CrossEntropyLoss,
-        optimizer=torch.optim.Adam,
-        lr=0.05,
-        max_epochs=10,
-        train_split=None,
-        verbose=0,
-        device="cuda",
-    )
+    # 128 rows per batch, skorch's default.
+    net = tiny_net(module__hidden=16, batch_size=128, device="cuda")
     members = [("net", net), ("tree", DecisionTreeClassifier(max_depth=3))]
     model = SFTClassifier(members, device="cuda", batch_size=64).fit(X, y)
     assert model.named_estimators_["net"].device == "cuda"

@@ -191,7 +191,7 @@ def test_learn_temperature_within_bounds_and_deterministic():
 
 def test_learn_subsample_then_all_samples_reaches_optimum():
     # More than twice the subsample size, so both optimisation stages run.
-    probas, y_index, _ = random_problem(n_samples=45_000, n_classes=3, seed=7)
+    probas, y_index, _ = random_problem(n_samples=25_000, n_classes=3, seed=7)
     layout_kwargs = {
         "learn_temperature": True,
         "learn_weights": True,

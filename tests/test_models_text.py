@@ -382,6 +382,34 @@ def test_text_module_outputs_one_logit_per_class(tiny_model):
 # TextTransformerClassifier ---------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "make_member",
+    [
+        lambda model, device: TextTransformerClassifier(model, device=device),
+        lambda model, device: SentenceEncoder(model, device=device),
+        lambda model, device: FrozenEncoderClassifier(model=model, device=device),
+    ],
+    ids=["fine-tuned", "encoder", "frozen"],
+)
+@pytest.mark.parametrize(
+    "device, match",
+    [
+        ("gpu0", r"must name a torch device.*'gpu0'"),
+        pytest.param(
+            "cuda",
+            r"'cuda', but CUDA is not available",
+            marks=pytest.mark.skipif(
+                torch.cuda.is_available(), reason="CUDA is available here"
+            ),
+        ),
+    ],
+)
+def test_text_members_reject_unusable_device(tiny_model, make_member, device, match):
+    member = make_member(tiny_model, device)
+    with pytest.raises(ValueError, match=match):
+        member.fit(TEXTS, LABELS)
+
+
 def test_text_classifier_learns_toy_data(fitted_text_classifier):
     predictions = fitted_text_classifier.predict(TEXTS)
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from nets import tiny_net
 from scipy import sparse
 from sklearn.base import clone
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
@@ -15,7 +16,6 @@ from sklearn.naive_bayes import GaussianNB, MultinomialNB
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
-from skorch import NeuralNetClassifier
 
 from sftfusion import SFTClassifier, softmax_fusion
 
@@ -67,34 +67,9 @@ class Float32ForShortInputNB(GaussianNB):
         return proba.astype(np.float32) if len(X) < 20 else proba
 
 
-class TinyMLP(torch.nn.Module):
-    """A two-layer perceptron for the float32 member tests."""
-
-    def __init__(self, n_features=4, n_classes=3, hidden=16):
-        super().__init__()
-        self.layers = torch.nn.Sequential(
-            torch.nn.Linear(n_features, hidden),
-            torch.nn.ReLU(),
-            torch.nn.Linear(hidden, n_classes),
-        )
-
-    def forward(self, X):
-        return self.layers(X)
-
-
 def skorch_member(seed, device="cpu"):
     torch.manual_seed(seed)
-    return NeuralNetClassifier(
-        TinyMLP,
-        criterion=torch.nn.CrossEntropyLoss,
-        optimizer=torch.optim.Adam,
-        lr=0.05,
-        max_epochs=10,
-        batch_size=32,
-        train_split=None,
-        verbose=0,
-        device=device,
-    )
+    return tiny_net(module__hidden=16, device=device)
 
 
 @pytest.fixture(scope="module")

@@ -30,10 +30,10 @@ from sklearn.base import (
     clone,
 )
 from sklearn.linear_model import LogisticRegression
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted
 
 from sftfusion._compat import HasMethods, Interval, _fit_context
+from sftfusion.models._base import PredictFromProbaMixin
 from sftfusion.models._pretrained import (
     load_config,
     load_encoder,
@@ -41,8 +41,9 @@ from sftfusion.models._pretrained import (
     resolve_model_dir,
     weights_signature,
 )
-from sftfusion.models._text import check_texts
+from sftfusion.models._text import TextInputMixin, check_texts, check_texts_and_labels
 from sftfusion.models._text_modules import mean_pool
+from sftfusion.models._torch_utils import resolve_member_device
 
 # 200,000 embeddings of 384 float32 values (all-MiniLM-L6-v2) take 307 MB, plus
 # the cached texts.
@@ -145,7 +146,9 @@ def encode_texts(
     return embeddings
 
 
-class SentenceEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class SentenceEncoder(
+    TextInputMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Map texts to sentence embeddings of a frozen pretrained encoder.
 
     Each text is tokenized, truncated to ``max_length`` tokens and run through
@@ -257,6 +260,7 @@ class SentenceEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             The fitted encoder.
         """
         check_texts(X, estimator_name=type(self).__name__)
+        resolve_member_device(self.device)
         model_dir = resolve_model_dir(self.model)
 
         config = load_config(model_dir)
@@ -326,13 +330,13 @@ class SentenceEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
         tags.requires_fit = True
         return tags
 
 
-class FrozenEncoderClassifier(ClassifierMixin, BaseEstimator):
+class FrozenEncoderClassifier(
+    TextInputMixin, PredictFromProbaMixin, ClassifierMixin, BaseEstimator
+):
     """Classify texts with a scikit-learn head on frozen sentence embeddings.
 
     The texts are embedded by :class:`SentenceEncoder`, whose weights are never
@@ -436,14 +440,7 @@ class FrozenEncoderClassifier(ClassifierMixin, BaseEstimator):
             The fitted classifier.
         """
         name = type(self).__name__
-        texts = check_texts(X, estimator_name=name)
-        y = column_or_1d(y)
-        if len(y) != len(texts):
-            raise ValueError(
-                f"{name} expects one label per text; got {len(texts)} texts and "
-                f"{len(y)} labels."
-            )
-        check_classification_targets(y)
+        texts, y = check_texts_and_labels(X, y, estimator_name=name)
 
         if self.head is None:
             head = LogisticRegression(max_iter=1000)
@@ -494,24 +491,3 @@ class FrozenEncoderClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         embeddings = self.encoder_.transform(X).astype(np.float64)
         return np.asarray(self.head_.predict_proba(embeddings), dtype=np.float64)
-
-    def predict(self, X):
-        """Return the most probable class label for each text in ``X``.
-
-        Parameters
-        ----------
-        X : list of str or array-like of str of shape (n_samples,)
-            Texts to classify.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            Labels from ``classes_``.
-        """
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        return tags

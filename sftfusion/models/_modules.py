@@ -105,20 +105,10 @@ class SequenceTransformerModule(nn.Module):
         ``FeatureTokenizer``; an int gives ``ChunkTokenizer`` with that many
         tokens.
 
-    d_model : int, default=32
-        Size of the token embeddings and of the encoder state.
-
-    nhead : int, default=4
-        Number of attention heads. It must divide ``d_model``.
-
-    num_layers : int, default=2
-        Number of encoder layers.
-
-    dim_feedforward : int, default=64
-        Hidden size of the feed-forward block in each encoder layer.
-
-    dropout : float, default=0.1
-        Dropout probability inside the encoder layers.
+    d_model, nhead, num_layers, dim_feedforward, dropout : int or float
+        Sizes of the encoder and its dropout probability, with the meanings
+        and defaults of the parameters of the same names of
+        ``SequenceTransformerClassifier``.
     """
 
     def __init__(

@@ -9,19 +9,28 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from scipy.special import log_softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNetClassifier
 
 from sftfusion._compat import Interval, _fit_context
+from sftfusion.models._base import PredictFromProbaMixin
 from sftfusion.models._modules import SequenceTransformerModule
+from sftfusion.models._torch_utils import (
+    TRAINING_PARAMETER_CONSTRAINTS,
+    draw_seed,
+    encode_labels,
+    is_cpu_device,
+    net_log_proba,
+    resolve_member_device,
+    seeded_torch_rng,
+)
 
 
-class SequenceTransformerClassifier(ClassifierMixin, BaseEstimator):
+class SequenceTransformerClassifier(
+    PredictFromProbaMixin, ClassifierMixin, BaseEstimator
+):
     """Transformer encoder classifier over the features of a row, read as tokens.
 
     Each row of ``X`` becomes a short sequence of tokens. A learned CLS token
@@ -136,13 +145,8 @@ class SequenceTransformerClassifier(ClassifierMixin, BaseEstimator):
         "num_layers": [Interval(Integral, 1, None, closed="left")],
         "dim_feedforward": [Interval(Integral, 1, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "device": [str, torch.device],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **TRAINING_PARAMETER_CONSTRAINTS,
     }
 
     def __init__(
@@ -199,29 +203,11 @@ class SequenceTransformerClassifier(ClassifierMixin, BaseEstimator):
         X = _writable(X)
         check_classification_targets(y)
         self._check_architecture(n_features=X.shape[1])
-        device = _resolve_device(self.device)
-
-        encoder = LabelEncoder()
-        y_encoded = encoder.fit_transform(y).astype(np.int64)
-        classes = encoder.classes_
-        if len(classes) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes, "
-                f"but y contains only one class: {classes[0]!r}. Pass training "
-                "data with two or more classes."
-            )
+        device = resolve_member_device(self.device)
+        y_encoded, classes = encode_labels(y, estimator_name=type(self).__name__)
 
         net = self._build_net(n_features=X.shape[1], n_classes=len(classes))
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        # fork_rng restores the caller's random state when the block exits.
-        # A CPU fit seeds only the CPU generator, because torch.manual_seed
-        # would also reseed CUDA devices that fork_rng does not restore.
-        # NOTE: on other device types (mps, xpu), dropout draws from that
-        # device's unseeded generator, so fits there do not repeat exactly.
-        with torch.random.fork_rng(devices=_cuda_device_indices(device)):
-            torch.default_generator.manual_seed(seed)
-            if device.type == "cuda":
-                torch.cuda.manual_seed_all(seed)
+        with seeded_torch_rng(draw_seed(self.random_state), device):
             net.fit(X, y_encoded)
 
         self.classes_ = classes
@@ -261,30 +247,13 @@ class SequenceTransformerClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float32, reset=False)
         X = _writable(X)
 
-        logits = self.net_.forward(X, training=False, device="cpu")
-        return log_softmax(logits.numpy().astype(np.float64), axis=1)
-
-    def predict(self, X):
-        """Predict the class label of each row of ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input data, with the same features as in ``fit``.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            The label in ``classes_`` with the highest probability.
-        """
-        log_proba = self.predict_log_proba(X)
-        return self.classes_[np.argmax(log_proba, axis=1)]
+        return net_log_proba(self.net_, X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         # Fits repeat exactly only on the CPU. PyTorch documents several CUDA
         # kernels, cuBLAS among them, as non-deterministic by default.
-        tags.non_deterministic = not _is_cpu_device(self.device)
+        tags.non_deterministic = not is_cpu_device(self.device)
         return tags
 
     def _check_architecture(self, *, n_features):
@@ -335,51 +304,3 @@ def _writable(X):
     input that joblib passes to its workers.
     """
     return np.require(X, requirements=["W"])
-
-
-def _is_cpu_device(device):
-    """Return whether ``device`` names the CPU, without raising on invalid names."""
-    try:
-        return torch.device(device).type == "cpu"
-    except (RuntimeError, TypeError):
-        return False
-
-
-def _resolve_device(device):
-    """Return ``device`` as a torch.device, raising ValueError if it is unusable."""
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as exc:
-        raise ValueError(
-            "The 'device' parameter must name a torch device such as 'cpu', "
-            f"'cuda' or 'cuda:0'. Got {device!r} instead."
-        ) from exc
-
-    if resolved.type != "cuda":
-        return resolved
-
-    if not torch.cuda.is_available():
-        raise ValueError(
-            f"The 'device' parameter is {device!r}, but CUDA is not available "
-            "in this torch installation or on this machine. Pass device='cpu'."
-        )
-    n_devices = torch.cuda.device_count()
-    if resolved.index is not None and resolved.index >= n_devices:
-        raise ValueError(
-            f"The 'device' parameter is {device!r}, but this machine has "
-            f"{n_devices} CUDA device(s), numbered from 0. Pass an index below "
-            f"{n_devices}."
-        )
-    return resolved
-
-
-def _cuda_device_indices(device):
-    """Return the CUDA device indices whose random state ``fit`` must restore.
-
-    A CUDA fit seeds every CUDA device, so all of them are forked.
-    """
-    # NOTE: the CUDA path has not been run on a GPU yet. The tests marked gpu
-    # cover it and are skipped on machines without CUDA.
-    if device.type != "cuda":
-        return []
-    return list(range(torch.cuda.device_count()))

@@ -2,29 +2,36 @@
 
 The estimator takes raw strings, tokenizes them with the tokenizer of a local
 Hugging Face model folder, and fine-tunes the pretrained encoder with a linear
-head. ``check_texts`` is the input check that every text member shares.
+head. ``check_texts``, ``check_texts_and_labels`` and ``TextInputMixin`` are
+the input checks and tags that every text member shares.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import reprlib
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from sftfusion._compat import Interval, _fit_context
+from sftfusion.models._base import PredictFromProbaMixin
 from sftfusion.models._pretrained import (
     load_config,
     load_tokenizer,
     resolve_model_dir,
+)
+from sftfusion.models._torch_utils import (
+    TRAINING_PARAMETER_CONSTRAINTS,
+    draw_seed,
+    encode_labels,
+    net_log_proba,
+    resolve_member_device,
+    seeded_torch_rng,
 )
 
 # Gradients of a freshly initialised head can be large in the first steps.
@@ -105,24 +112,43 @@ def check_texts(X, *, estimator_name: str) -> list[str]:
     return [str(item) for item in array]
 
 
-@contextlib.contextmanager
-def seeded_torch_rng(seed: int, device):
-    """Seed torch's RNG for the block, then restore the caller's RNG state.
+def check_texts_and_labels(X, y, *, estimator_name: str):
+    """Check training texts ``X`` and their labels ``y`` for a text classifier.
 
-    Only the CPU generator is forked and seeded unless ``device`` is a CUDA
-    device, in which case every CUDA generator is forked and seeded too.
+    ``X`` is checked and converted by :func:`check_texts`. ``y`` must hold one
+    classification label per text. Returns the texts as a list of str and
+    ``y`` as a 1-D array.
+
+    Raises
+    ------
+    ValueError
+        If ``y`` and ``X`` differ in length, or if ``y`` is not a
+        classification target, such as continuous values.
     """
-    on_cuda = torch.device(device).type == "cuda"
-    cuda_devices = list(range(torch.cuda.device_count())) if on_cuda else []
-    with torch.random.fork_rng(devices=cuda_devices):
-        if on_cuda:
-            torch.manual_seed(seed)
-        else:
-            torch.default_generator.manual_seed(seed)
-        yield
+    texts = check_texts(X, estimator_name=estimator_name)
+    y = column_or_1d(y)
+    if len(y) != len(texts):
+        raise ValueError(
+            f"{estimator_name} expects one label per text; got {len(texts)} texts "
+            f"and {len(y)} labels."
+        )
+    check_classification_targets(y)
+    return texts, y
 
 
-class TextTransformerClassifier(ClassifierMixin, BaseEstimator):
+class TextInputMixin:
+    """Mixin that tags an estimator's ``X`` as one string per sample."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        return tags
+
+
+class TextTransformerClassifier(
+    TextInputMixin, PredictFromProbaMixin, ClassifierMixin, BaseEstimator
+):
     """Fine-tune a pretrained Transformer encoder to classify raw texts.
 
     The texts are tokenized with the model folder's own tokenizer, truncated
@@ -215,12 +241,7 @@ class TextTransformerClassifier(ClassifierMixin, BaseEstimator):
         "model": [None, str, os.PathLike],
         "max_length": [Interval(Integral, 2, None, closed="left")],
         "freeze_layers": [Interval(Integral, 0, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "device": [str, torch.device],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **TRAINING_PARAMETER_CONSTRAINTS,
     }
 
     def __init__(
@@ -270,23 +291,9 @@ class TextTransformerClassifier(ClassifierMixin, BaseEstimator):
         from sftfusion.models._text_modules import TextClassifierModule
 
         name = type(self).__name__
-        texts = check_texts(X, estimator_name=name)
-        y = column_or_1d(y)
-        if len(y) != len(texts):
-            raise ValueError(
-                f"{name} expects one label per text; got {len(texts)} texts and "
-                f"{len(y)} labels."
-            )
-
-        check_classification_targets(y)
-        label_encoder = LabelEncoder()
-        y_encoded = label_encoder.fit_transform(y).astype(np.int64)
-        classes = label_encoder.classes_
-        if len(classes) < 2:
-            raise ValueError(
-                f"{name} needs samples of at least 2 classes; got only the class "
-                f"{classes[0]!r}."
-            )
+        device = resolve_member_device(self.device)
+        texts, y = check_texts_and_labels(X, y, estimator_name=name)
+        y_encoded, classes = encode_labels(y, estimator_name=name)
 
         model_dir = resolve_model_dir(self.model)
         self._check_against_config(load_config(model_dir), model_dir)
@@ -298,8 +305,7 @@ class TextTransformerClassifier(ClassifierMixin, BaseEstimator):
         ).fit(texts)
         inputs = dict(tokenizer.transform(texts))
 
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        with seeded_torch_rng(seed, self.device):
+        with seeded_torch_rng(draw_seed(self.random_state), device):
             net = NeuralNetClassifier(
                 TextClassifierModule,
                 module__model_dir=str(model_dir),
@@ -313,7 +319,7 @@ class TextTransformerClassifier(ClassifierMixin, BaseEstimator):
                 iterator_train__shuffle=True,
                 train_split=None,
                 callbacks=[("clip", GradientNormClipping(GRADIENT_CLIP_NORM))],
-                device=self.device,
+                device=device,
                 verbose=self.verbose,
             )
             net.fit(inputs, y_encoded)
@@ -356,29 +362,4 @@ class TextTransformerClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         texts = check_texts(X, estimator_name=type(self).__name__)
         inputs = dict(self.tokenizer_.transform(texts))
-
-        # The net computes the softmax in float32. Renormalising in float64
-        # makes each row sum to 1 at float64 precision.
-        proba = np.asarray(self.net_.predict_proba(inputs), dtype=np.float64)
-        return proba / proba.sum(axis=1, keepdims=True)
-
-    def predict(self, X):
-        """Return the most probable class label for each text in ``X``.
-
-        Parameters
-        ----------
-        X : list of str or array-like of str of shape (n_samples,)
-            Texts to classify.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            Labels from ``classes_``.
-        """
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        return tags
+        return np.exp(net_log_proba(self.net_, inputs))
