@@ -13,9 +13,9 @@ import numpy as np
 from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from sftfusion._classifier import _is_learn
 from sftfusion._fusion import fuse
 from sftfusion._learning import fit_fusion
+from sftfusion._validation import is_learn
 
 
 def score_subset(out_of_fold, names, prior, settings):
@@ -53,7 +53,7 @@ def _fuse_fold(out_of_fold, names, prior, temperature, pool, train, test, settin
     ``train`` rows, exactly as SFTClassifier would on its own out-of-fold
     predictions.
     """
-    learn_temperature = _is_learn(temperature)
+    learn_temperature = is_learn(temperature)
     learns = (
         learn_temperature
         or settings["learn_weights"]

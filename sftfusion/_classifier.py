@@ -12,8 +12,7 @@ from joblib import Parallel, delayed
 from sklearn.base import ClassifierMixin, clone
 from sklearn.model_selection import check_cv
 from sklearn.utils import Bunch, get_tags
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import assert_all_finite, check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted
 
 from sftfusion._backend import resolve_device, to_device, to_numpy
 from sftfusion._batching import (
@@ -35,6 +34,7 @@ from sftfusion._html_repr import members_visual_block
 from sftfusion._learning import fit_fusion
 from sftfusion._members import (
     DROP,
+    active_estimators,
     check_cache,
     collect_probabilities,
     column_positions,
@@ -44,9 +44,11 @@ from sftfusion._members import (
     validate_members,
 )
 from sftfusion._validation import (
-    check_sortable_labels,
+    check_sample_weight,
+    check_targets,
     check_temperature,
     check_weights,
+    is_learn,
 )
 
 
@@ -335,10 +337,10 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
         active = validate_members(
             self.estimators, reserved=set(self._get_param_names())
         )
-        y_labels, y_for_members = _validate_targets(y)
-        sample_weight = _validate_sample_weight(sample_weight, len(y_labels))
-        learn_temperature = _is_learn(self.temperature)
-        learn_weights = _is_learn(self.weights)
+        y_labels, y_for_members = check_targets(y)
+        sample_weight = check_sample_weight(sample_weight, len(y_labels))
+        learn_temperature = is_learn(self.temperature)
+        learn_weights = is_learn(self.weights)
         temperature = 1.0 if learn_temperature else check_temperature(self.temperature)
         prior = check_weights(
             None if learn_weights else self.weights, len(self.estimators), active
@@ -392,8 +394,8 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
     def _learns_fusion(self):
         """Tell whether fit learns anything from out-of-fold predictions."""
         return (
-            _is_learn(self.temperature)
-            or _is_learn(self.weights)
+            is_learn(self.temperature)
+            or is_learn(self.weights)
             or self.pool == "auto"
             or self.calibrate_members
         )
@@ -465,8 +467,8 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
             pools=("linear", "log") if self.pool == "auto" else (self.pool,),
             temperature=temperature,
             prior=prior,
-            learn_temperature=_is_learn(self.temperature),
-            learn_weights=_is_learn(self.weights),
+            learn_temperature=is_learn(self.temperature),
+            learn_weights=is_learn(self.weights),
             calibrate_members=self.calibrate_members,
             names=names,
             log=log,
@@ -599,7 +601,7 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        members = _active_estimators(self.estimators)
+        members = active_estimators(self.estimators)
         if members:
             member_tags = [get_tags(member) for member in members]
             tags.input_tags.allow_nan = all(t.input_tags.allow_nan for t in member_tags)
@@ -615,62 +617,3 @@ def _identity(proba):
 def _log(proba):
     with np.errstate(divide="ignore"):
         return np.log(proba)
-
-
-def _active_estimators(estimators):
-    """Return the estimators that are not ``"drop"``, or [] if the list is malformed."""
-    try:
-        return [
-            estimator
-            for _, estimator in estimators
-            if not (isinstance(estimator, str) and estimator == DROP)
-        ]
-    except (TypeError, ValueError):
-        return []
-
-
-def _is_learn(value):
-    return isinstance(value, str) and value == "learn"
-
-
-def _validate_sample_weight(sample_weight, n_samples):
-    """Return ``sample_weight`` as a float array of shape (n_samples,), or None.
-
-    A scalar weight applies to every sample.
-    """
-    if sample_weight is None:
-        return None
-    try:
-        weight = np.asarray(sample_weight, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"sample_weight must contain numbers; got {sample_weight!r}."
-        ) from exc
-    if weight.ndim == 0:
-        weight = np.full(n_samples, float(weight))
-    if weight.shape != (n_samples,):
-        raise ValueError(
-            f"sample_weight must have shape ({n_samples},), one weight per sample; "
-            f"got shape {weight.shape}."
-        )
-    if not np.all(np.isfinite(weight)):
-        raise ValueError("sample_weight must contain finite numbers; got NaN or inf.")
-    return weight
-
-
-def _validate_targets(y):
-    """Check y and return its labels as a 1-D array and the y to give the members.
-
-    Members get y as passed, unless it is a column vector, which they get raveled
-    (with scikit-learn's DataConversionWarning).
-    """
-    if y is None:
-        raise ValueError(
-            "SFTClassifier requires y to be passed, but the target y is None."
-        )
-    labels = column_or_1d(y, warn=True)
-    assert_all_finite(labels, input_name="y")
-    check_sortable_labels(labels)
-    check_classification_targets(labels)
-    y_for_members = y if np.asarray(y).ndim == 1 else labels
-    return labels, y_for_members

@@ -435,3 +435,15 @@ def _dataframe_in_class_order(name, estimator, frame):
         )
     order = [labels.index(label) for label in member_classes]
     return frame.to_numpy()[:, order]
+
+
+def active_estimators(estimators):
+    """Return the estimators that are not ``"drop"``, or [] if the list is malformed."""
+    try:
+        return [
+            estimator
+            for _, estimator in estimators
+            if not (isinstance(estimator, str) and estimator == DROP)
+        ]
+    except (TypeError, ValueError):
+        return []

@@ -21,12 +21,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from sftfusion._candidates import results_table, score_subset
-from sftfusion._classifier import (
-    SFTClassifier,
-    _is_learn,
-    _validate_sample_weight,
-    _validate_targets,
-)
+from sftfusion._classifier import SFTClassifier
 from sftfusion._compat import _fit_context, scorer_accepts_sample_weight
 from sftfusion._crossfit import check_partition, cross_fit_members
 from sftfusion._members import (
@@ -35,7 +30,13 @@ from sftfusion._members import (
     sample_weight_params,
     validate_members,
 )
-from sftfusion._validation import check_temperature, check_weights
+from sftfusion._validation import (
+    check_sample_weight,
+    check_targets,
+    check_temperature,
+    check_weights,
+    is_learn,
+)
 
 _POOLS = ("linear", "log", "auto")
 
@@ -238,9 +239,9 @@ class MemberSearchCV(MetaEstimatorMixin, BaseEstimator):
         )
         temperatures = _check_temperatures(self.temperatures, estimator.temperature)
         pools = _check_pools(self.pools, estimator.pool)
-        y_labels, y_for_members = _validate_targets(y)
-        sample_weight = _validate_sample_weight(sample_weight, len(y_labels))
-        learn_weights = _is_learn(estimator.weights)
+        y_labels, y_for_members = check_targets(y)
+        sample_weight = check_sample_weight(sample_weight, len(y_labels))
+        learn_weights = is_learn(estimator.weights)
         all_weights = None if learn_weights else estimator.weights
         prior = check_weights(all_weights, len(estimator.estimators), active)
 
@@ -462,7 +463,7 @@ def _check_temperatures(temperatures, default):
             "The 'temperatures' parameter must contain at least one temperature; "
             "got an empty list. Pass None to use the estimator's temperature."
         )
-    return [value if _is_learn(value) else check_temperature(value) for value in values]
+    return [value if is_learn(value) else check_temperature(value) for value in values]
 
 
 def _check_pools(pools, default):

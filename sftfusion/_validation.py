@@ -1,7 +1,8 @@
-"""Checks of the fusion parameters and of member probabilities.
+"""Checks of the inputs, the fusion parameters and the member probabilities.
 
-``softmax_fusion`` and ``SFTClassifier`` share these checks so that a bad
-temperature, weight vector or probability array gets the same message from both.
+``softmax_fusion``, ``SFTClassifier`` and ``MemberSearchCV`` share these checks,
+so that a bad temperature, weight vector, target or probability array gets the
+same message from each of them.
 """
 
 import math
@@ -9,6 +10,8 @@ from numbers import Real
 from types import ModuleType
 
 import numpy as np
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import assert_all_finite, column_or_1d
 
 from sftfusion import _backend
 from sftfusion._backend import finfo, get_namespace
@@ -250,3 +253,51 @@ def raise_first_problem(
             "may return scores or logits: wrap it in "
             "sklearn.calibration.CalibratedClassifierCV, or apply a softmax."
         )
+
+
+def is_learn(value):
+    """Tell whether a parameter value is the string ``"learn"``."""
+    return isinstance(value, str) and value == "learn"
+
+
+def check_sample_weight(sample_weight, n_samples):
+    """Return ``sample_weight`` as a float array of shape (n_samples,), or None.
+
+    A scalar weight applies to every sample.
+    """
+    if sample_weight is None:
+        return None
+    try:
+        weight = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"sample_weight must contain numbers; got {sample_weight!r}."
+        ) from exc
+    if weight.ndim == 0:
+        weight = np.full(n_samples, float(weight))
+    if weight.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight must have shape ({n_samples},), one weight per sample; "
+            f"got shape {weight.shape}."
+        )
+    if not np.all(np.isfinite(weight)):
+        raise ValueError("sample_weight must contain finite numbers; got NaN or inf.")
+    return weight
+
+
+def check_targets(y):
+    """Check y and return its labels as a 1-D array and the y to give the members.
+
+    Members get y as passed, unless it is a column vector, which they get raveled
+    (with scikit-learn's DataConversionWarning).
+    """
+    if y is None:
+        raise ValueError(
+            "SFTClassifier requires y to be passed, but the target y is None."
+        )
+    labels = column_or_1d(y, warn=True)
+    assert_all_finite(labels, input_name="y")
+    check_sortable_labels(labels)
+    check_classification_targets(labels)
+    y_for_members = y if np.asarray(y).ndim == 1 else labels
+    return labels, y_for_members
