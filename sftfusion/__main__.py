@@ -45,8 +45,15 @@ def build_parser():
         action="store_true",
         help=(
             "also score SFTClassifier with learned temperature, weights and pool "
-            "(about six fits per member and fold)"
+            "(about one fit per member, fold and inner fold)"
         ),
+    )
+    demo.add_argument(
+        "--learn-folds",
+        type=int,
+        default=5,
+        metavar="K",
+        help="number of inner CV folds of the learned fusion (default: 5)",
     )
     return parser
 
@@ -56,6 +63,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.folds < 2:
         raise SystemExit(f"--folds must be at least 2; got {args.folds}.")
+    if args.learn_folds < 2:
+        raise SystemExit(f"--learn-folds must be at least 2; got {args.learn_folds}.")
     if args.limit is not None and args.limit < 2 * args.folds:
         raise SystemExit(
             f"--limit must be at least twice --folds ({2 * args.folds}); got "
@@ -65,11 +74,22 @@ def main(argv=None):
     from sftfusion._demo import run_digits_demo, run_text_demo
 
     if args.text is None:
-        run_digits_demo(n_splits=args.folds, learn=args.learn, limit=args.limit)
+        run_digits_demo(
+            n_splits=args.folds,
+            learn=args.learn,
+            learn_folds=args.learn_folds,
+            limit=args.limit,
+        )
         return
     if not os.path.exists(args.text):
         raise SystemExit(f"--text: no file or folder at {args.text!r}.")
-    run_text_demo(args.text, n_splits=args.folds, learn=args.learn, limit=args.limit)
+    run_text_demo(
+        args.text,
+        n_splits=args.folds,
+        learn=args.learn,
+        learn_folds=args.learn_folds,
+        limit=args.limit,
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ see the same member models and the comparison costs one fit per member.
 """
 
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from sklearn.metrics import accuracy_score, log_loss
 from sklearn.model_selection import StratifiedKFold
 
 from sftfusion._classifier import SFTClassifier
+from sftfusion._members import check_cache, fit_estimator
 
 
 @dataclass
@@ -48,6 +50,7 @@ def compare_methods(
     *,
     temperatures=(1.0,),
     learn=False,
+    learn_folds=5,
     n_splits=5,
     random_state=0,
     log=None,
@@ -66,10 +69,14 @@ def compare_methods(
         One SFTClassifier is scored per temperature.
     learn : bool, default=False
         Also score ``SFTClassifier(temperature="learn", weights="learn",
-        pool="auto", calibrate_members=True)``. It fits its own members: on
-        each training fold, once per inner fold of a 5-fold split and once on
-        the whole fold, so it costs about six fits per member and fold. Its fit
-        time is its own.
+        pool="auto", calibrate_members=True)``. It fits its own members on
+        each training fold, once per inner fold of a ``learn_folds``-fold
+        split, so it costs about ``learn_folds`` fits per member and fold. Its
+        final fit on the whole training fold loads the members fitted for the
+        other rows from a cache (the ``memory`` parameter) instead of fitting
+        them again. Its fit time is its own.
+    learn_folds : int, default=5
+        Number of inner folds of the learned fusion.
     n_splits : int, default=5
         Number of folds.
     random_state : int, default=0
@@ -94,25 +101,77 @@ def compare_methods(
     learned_scores = MethodScores("SFTClassifier(learned)")
 
     folds = StratifiedKFold(n_splits, shuffle=True, random_state=random_state)
-    for fold, (train, test) in enumerate(folds.split(np.zeros(len(y)), y), start=1):
-        X_train, X_test = take_rows(X, train), take_rows(X, test)
-        y_train, y_test = y[train], y[test]
+    with tempfile.TemporaryDirectory(prefix="sftfusion-demo-") as folder:
+        cache = check_cache(folder) if learn else None
+        for fold, (train, test) in enumerate(folds.split(np.zeros(len(y)), y), 1):
+            _score_fold(
+                fold,
+                n_splits,
+                take_rows(X, train),
+                y[train],
+                take_rows(X, test),
+                y[test],
+                classes,
+                members,
+                temperatures,
+                learn_folds if learn else None,
+                cache,
+                log,
+                (member_scores, voting_scores, fusion_scores, learned_scores),
+            )
 
-        frozen = []
-        members_seconds = 0.0
-        for name, estimator in members:
-            start = time.perf_counter()
-            fitted = clone(estimator).fit(X_train, y_train)
-            seconds = time.perf_counter() - start
-            members_seconds += seconds
-            log(f"fold {fold}/{n_splits}: fitted {name} in {seconds:.1f} s")
-            _record(member_scores[name], fitted, X_test, y_test, classes, seconds)
-            frozen.append((name, FrozenEstimator(fitted)))
+    scores = [*member_scores.values(), voting_scores, *fusion_scores]
+    return [*scores, learned_scores] if learn else scores
 
-        voting = VotingClassifier(frozen, voting="soft")
+
+def _score_fold(
+    fold,
+    n_splits,
+    X_train,
+    y_train,
+    X_test,
+    y_test,
+    classes,
+    members,
+    temperatures,
+    learn_folds,
+    cache,
+    log,
+    tables,
+):
+    """Fit and score every method on one fold; ``learn_folds`` None skips learning.
+
+    With a ``cache``, the members are fitted through it, so that the learned
+    fusion's final fit on ``X_train`` loads them instead of fitting them again.
+    """
+    member_scores, voting_scores, fusion_scores, learned_scores = tables
+    frozen = []
+    members_seconds = 0.0
+    for name, estimator in members:
+        start = time.perf_counter()
+        fitted = fit_estimator(name, clone(estimator), X_train, y_train, {}, cache)
+        seconds = time.perf_counter() - start
+        members_seconds += seconds
+        log(f"fold {fold}/{n_splits}: fitted {name} in {seconds:.1f} s")
+        _record(member_scores[name], fitted, X_test, y_test, classes, seconds)
+        frozen.append((name, FrozenEstimator(fitted)))
+
+    voting = VotingClassifier(frozen, voting="soft")
+    _record_ensemble(
+        voting_scores,
+        voting,
+        X_train,
+        y_train,
+        X_test,
+        y_test,
+        classes,
+        members_seconds,
+    )
+    for scores, temperature in zip(fusion_scores, temperatures, strict=True):
+        fusion = SFTClassifier(frozen, temperature=temperature)
         _record_ensemble(
-            voting_scores,
-            voting,
+            scores,
+            fusion,
             X_train,
             y_train,
             X_test,
@@ -120,36 +179,22 @@ def compare_methods(
             classes,
             members_seconds,
         )
-        for scores, temperature in zip(fusion_scores, temperatures, strict=True):
-            fusion = SFTClassifier(frozen, temperature=temperature)
-            _record_ensemble(
-                scores,
-                fusion,
-                X_train,
-                y_train,
-                X_test,
-                y_test,
-                classes,
-                members_seconds,
-            )
 
-        if learn:
-            learned = SFTClassifier(
-                members,
-                temperature="learn",
-                weights="learn",
-                pool="auto",
-                calibrate_members=True,
-                cv=StratifiedKFold(5),
-            )
-            start = time.perf_counter()
-            learned.fit(X_train, y_train)
-            seconds = time.perf_counter() - start
-            log(f"fold {fold}/{n_splits}: fitted the learned fusion in {seconds:.1f} s")
-            _record(learned_scores, learned, X_test, y_test, classes, seconds)
-
-    scores = [*member_scores.values(), voting_scores, *fusion_scores]
-    return [*scores, learned_scores] if learn else scores
+    if learn_folds is not None:
+        learned = SFTClassifier(
+            members,
+            temperature="learn",
+            weights="learn",
+            pool="auto",
+            calibrate_members=True,
+            cv=StratifiedKFold(learn_folds),
+            memory=cache,
+        )
+        start = time.perf_counter()
+        learned.fit(X_train, y_train)
+        seconds = time.perf_counter() - start
+        log(f"fold {fold}/{n_splits}: fitted the learned fusion in {seconds:.1f} s")
+        _record(learned_scores, learned, X_test, y_test, classes, seconds)
 
 
 def _record(scores, fitted, X_test, y_test, classes, fit_seconds):
@@ -278,7 +323,16 @@ def text_members(random_state=0):
 
 
 def run_comparison(
-    description, members, X, y, *, n_splits, learn, temperatures, limit=None
+    description,
+    members,
+    X,
+    y,
+    *,
+    n_splits,
+    learn,
+    temperatures,
+    learn_folds=5,
+    limit=None,
 ):
     """Print ``description``, run :func:`compare_methods` and print the table.
 
@@ -297,14 +351,22 @@ def run_comparison(
     start = time.perf_counter()
     with single_torch_thread():
         scores = compare_methods(
-            members, X, y, temperatures=temperatures, learn=learn, n_splits=n_splits
+            members,
+            X,
+            y,
+            temperatures=temperatures,
+            learn=learn,
+            learn_folds=learn_folds,
+            n_splits=n_splits,
         )
     print(format_table(scores))
     print(f"Total time: {time.perf_counter() - start:.0f} s")
     return scores
 
 
-def run_digits_demo(n_splits=5, learn=False, limit=None, temperatures=(1.0, 0.1, 10.0)):
+def run_digits_demo(
+    n_splits=5, learn=False, learn_folds=5, limit=None, temperatures=(1.0, 0.1, 10.0)
+):
     """Run the comparison on scikit-learn's handwritten digits and print the table."""
     from sklearn.datasets import load_digits
 
@@ -320,13 +382,19 @@ def run_digits_demo(n_splits=5, learn=False, limit=None, temperatures=(1.0, 0.1,
         y,
         n_splits=n_splits,
         learn=learn,
+        learn_folds=learn_folds,
         temperatures=temperatures,
         limit=limit,
     )
 
 
 def run_text_demo(
-    path, n_splits=5, learn=False, limit=None, temperatures=(1.0, 0.1, 10.0)
+    path,
+    n_splits=5,
+    learn=False,
+    learn_folds=5,
+    limit=None,
+    temperatures=(1.0, 0.1, 10.0),
 ):
     """Run the comparison on labelled sentences and print the table.
 
@@ -353,6 +421,7 @@ def run_text_demo(
         labels,
         n_splits=n_splits,
         learn=learn,
+        learn_folds=learn_folds,
         temperatures=temperatures,
         limit=limit,
     )

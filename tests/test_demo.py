@@ -89,6 +89,29 @@ def test_compare_methods_learned_row(iris):
     assert all(seconds > 0 for seconds in learned.predict_seconds)
 
 
+class CountingLogisticRegression(LogisticRegression):
+    """A logistic regression that counts its fits in ``FIT_CALLS``."""
+
+    def fit(self, X, y, sample_weight=None):
+        FIT_CALLS.append(len(y))
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+FIT_CALLS = []
+
+
+def test_compare_methods_learned_row_reuses_the_member_fits(iris):
+    # 3 outer folds of 150 samples: 100 training rows, then 2 inner folds of 50.
+    # The learned fusion's final fit on the 100 rows loads the outer fit.
+    X, y = iris
+    FIT_CALLS.clear()
+    members = [("lr", CountingLogisticRegression(max_iter=1000))]
+    compare_methods(
+        members, X, y, learn=True, learn_folds=2, n_splits=3, log=lambda line: None
+    )
+    assert sorted(FIT_CALLS) == [50] * 6 + [100] * 3
+
+
 def test_main_text_demo_on_sentence_file(tmp_path, capsys):
     import sftfusion._demo as demo
 
@@ -125,6 +148,11 @@ def test_main_rejects_small_limit():
         SystemExit, match=r"--limit must be at least twice --folds \(10\); got 9"
     ):
         main(["demo", "--limit", "9"])
+
+
+def test_main_rejects_single_inner_fold():
+    with pytest.raises(SystemExit, match="--learn-folds must be at least 2; got 1"):
+        main(["demo", "--learn", "--learn-folds", "1"])
 
 
 def test_main_rejects_single_fold():
