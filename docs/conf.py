@@ -2,11 +2,13 @@
 
 Build it from the repository root with ``make docs``, which turns every warning
 into an error. The build needs no network: the gallery examples use
-scikit-learn's bundled data sets and MathJax is served from the build itself.
+scikit-learn's bundled data sets or local files, and MathJax is served from the
+build itself.
 """
 
 import os
 import re
+from pathlib import Path
 
 # The gallery trains small torch networks. On a 2-core machine shared with other
 # work, torch's default of one thread per core made a 10-epoch digits fit about
@@ -15,6 +17,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 import sftfusion
+from sftfusion.datasets import UCI_SENTIMENT_FILES
 
 torch.set_num_threads(1)
 # The BLAS and OpenMP thread pools of numpy, scipy and scikit-learn contend
@@ -82,12 +85,32 @@ html_sidebars = {
 }
 html_show_sourcelink = False
 
+# The text example reads the UCI Sentiment Labelled Sentences, which are not
+# bundled. As in tests/conftest.py, SFTFUSION_SENTENCES_DIR names their folder
+# and defaults to the shared data folder beside the repository. The example
+# runs in examples/ without __file__, so it reads the absolute path from the
+# variable.
+os.environ.setdefault(
+    "SFTFUSION_SENTENCES_DIR",
+    str(
+        Path(__file__).resolve().parents[2]
+        / "shared"
+        / "data"
+        / "sentiment_labelled_sentences"
+    ),
+)
+SENTENCES_DIR = Path(os.environ["SFTFUSION_SENTENCES_DIR"])
+HAS_SENTENCES = all(
+    (SENTENCES_DIR / name).is_file() for name in UCI_SENTIMENT_FILES.values()
+)
+
 # Gallery: every examples/plot_*.py runs during the build and its figures,
-# printed output and final expressions appear on its page.
+# printed output and final expressions appear on its page. Without the
+# sentences, the text example's page shows its code and no output.
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
-    "filename_pattern": r"/plot_",
+    "filename_pattern": r"/plot_" if HAS_SENTENCES else r"/plot_(?!text_fusion)",
     "within_subsection_order": "FileNameSortKey",
     "doc_module": ("sftfusion",),
     "backreferences_dir": "gen_modules/backreferences",
