@@ -96,7 +96,9 @@ class MemberSearchCV(MetaEstimatorMixin, BaseEstimator):
         scoring it raises, for example ``"neg_log_loss"`` on a test fold that
         contains one class only. ``"raise"`` raises the error instead. A
         numeric value is recorded, and one warning after the scoring lists the
-        failures.
+        failures. A member whose fit raises on a fold still stops the search,
+        where GridSearchCV would record ``error_score`` for the candidates
+        that contain it.
 
     Attributes
     ----------
