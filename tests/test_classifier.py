@@ -1,5 +1,6 @@
 """Tests of SFTClassifier: the scikit-learn contract, members, labels and errors."""
 
+import os
 import pickle
 import re
 
@@ -7,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from members import ProcessRecordingLogisticRegression
 from nets import tiny_net
 from scipy import sparse
 from sklearn.base import clone
@@ -241,6 +243,20 @@ def test_classifier_parallel_fit_matches_sequential(iris):
     assert np.array_equal(parallel, sequential)
 
 
+def test_classifier_n_jobs_fits_in_workers(iris):
+    X, y = iris
+    members = [
+        (f"lr{index}", ProcessRecordingLogisticRegression(max_iter=1000))
+        for index in range(4)
+    ]
+    sequential = SFTClassifier(members).fit(X, y)
+    parallel = SFTClassifier(members, n_jobs=2).fit(X, y)
+    here = os.getpid()
+    assert {member.fit_process_id_ for member in sequential.estimators_} == {here}
+    worker_ids = {member.fit_process_id_ for member in parallel.estimators_}
+    assert here not in worker_ids
+
+
 def test_classifier_verbose_prints_one_line_per_member(iris, capsys):
     X, y = iris
     SFTClassifier(iris_members(), verbose=True).fit(X, y)
@@ -449,7 +465,11 @@ def test_classifier_estimators_not_a_list_rejected(iris):
 @pytest.mark.parametrize(
     "weights, match",
     [
-        ([1, 2], r"one weight per entry \(3 entries, dropped ones included\)"),
+        (
+            [1, 2],
+            r"one weight per entry \(3 entries, dropped ones included\); "
+            r"got \[1, 2\] with shape \(2,\)",
+        ),
         ([1, -2, 1], r"must be non-negative; got \[1, -2, 1\]"),
         ([1, 1, float("nan")], r"must contain finite numbers"),
         ([0, 5, 0], r"at least one active member a positive weight; got \[0, 5, 0\]"),
@@ -465,9 +485,10 @@ def test_classifier_invalid_weights_rejected(iris, weights, match):
 @pytest.mark.parametrize("temperature", [0, -1.0, float("nan"), "hot"])
 def test_classifier_invalid_temperature_rejected(iris, temperature):
     X, y = iris
-    with pytest.raises(
-        ValueError, match=r"'temperature' parameter of SFTClassifier must be"
-    ):
+    match = r"'temperature' parameter of SFTClassifier must be .*" + re.escape(
+        f"Got {temperature!r} instead."
+    )
+    with pytest.raises(ValueError, match=match):
         SFTClassifier(iris_members(), temperature=temperature).fit(X, y)
 
 

@@ -13,6 +13,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.naive_bayes import GaussianNB
 from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from sftfusion import SFTClassifier, softmax_fusion
@@ -27,6 +29,31 @@ def iris_members():
         ("nb", GaussianNB()),
         ("tree", DecisionTreeClassifier(max_depth=3, random_state=0)),
     ]
+
+
+def test_composition_pipeline_step(iris_named):
+    X, y = iris_named
+    alone = SFTClassifier(iris_members(), temperature=0.5).fit(X, y)
+    pipeline = make_pipeline(
+        FunctionTransformer(), SFTClassifier(iris_members(), temperature=0.5)
+    ).fit(X, y)
+    assert np.array_equal(pipeline.predict_proba(X), alone.predict_proba(X))
+    assert np.array_equal(pipeline.classes_, alone.classes_)
+    assert np.array_equal(pipeline.predict(X), alone.predict(X))
+
+
+def test_composition_pipeline_grid_search(iris_named):
+    X, y = iris_named
+    pipeline = make_pipeline(StandardScaler(), SFTClassifier(iris_members()))
+    grid = {
+        "sftclassifier__temperature": [0.1, float("inf")],
+        "sftclassifier__nb": [GaussianNB(), "drop"],
+    }
+    search = GridSearchCV(pipeline, grid, cv=3, scoring="neg_log_loss").fit(X, y)
+    assert len(search.cv_results_["params"]) == 4
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+    fitted = search.best_estimator_[-1]
+    assert fitted.temperature_ == search.best_params_["sftclassifier__temperature"]
 
 
 def test_composition_calibrated_ensemble(iris_named):

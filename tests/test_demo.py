@@ -100,7 +100,7 @@ class CountingLogisticRegression(LogisticRegression):
 FIT_CALLS = []
 
 
-def test_compare_methods_learned_row_reuses_the_member_fits(iris):
+def test_learned_row_reuses_member_fits(iris):
     # 3 outer folds of 150 samples: 100 training rows, then 2 inner folds of 50.
     # The learned fusion's final fit on the 100 rows loads the outer fit.
     X, y = iris

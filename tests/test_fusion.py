@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from sftfusion import _backend, softmax_fusion
+from sftfusion._validation import check_probabilities
 
 TEMPERATURES = [1e-8, 1e-6, 1e-3, 0.01, 0.1, 0.5, 1.0, 3.0, 1e3, 1e8, float("inf")]
 
@@ -318,3 +319,13 @@ def test_fusion_threads_match_one_thread(monkeypatch, dtype, temperature):
     assert len(_backend.thread_row_ranges(np, 30_001, n_values, 2048)) == 3
     threaded = softmax_fusion(probas, temperature=temperature, weights=[1, 2, 3])
     assert np.array_equal(threaded, one_thread)
+
+
+def test_check_probabilities_rejects_3d_table():
+    table = np.full((2, 3, 4), 0.25)
+    match = (
+        r"The probabilities of member 'x' must be a 2-D array of shape "
+        r"\(n_samples, n_classes\) = \(2, 3\); got an array of shape \(2, 3, 4\)"
+    )
+    with pytest.raises(ValueError, match=match):
+        check_probabilities(table, source="member 'x'", n_samples=2, n_columns=3)

@@ -240,6 +240,22 @@ def cancer_members():
     ]
 
 
+def test_classifier_cv_forms_agree(cancer):
+    X, y = cancer
+    params = {"temperature": "learn", "weights": "learn"}
+    splitter = StratifiedKFold(3)
+    forms = [3, splitter, list(splitter.split(X, y))]
+    fitted = [
+        SFTClassifier(cancer_members(), cv=cv, **params).fit(X, y) for cv in forms
+    ]
+    for model in fitted[1:]:
+        assert model.temperature_ == fitted[0].temperature_
+        assert np.array_equal(model.weights_, fitted[0].weights_)
+    default = SFTClassifier(cancer_members(), **params).fit(X, y)
+    five_folds = SFTClassifier(cancer_members(), cv=StratifiedKFold(5), **params)
+    assert np.array_equal(default.weights_, five_folds.fit(X, y).weights_)
+
+
 def test_classifier_learned_attributes(cancer):
     X, y = cancer
     model = SFTClassifier(

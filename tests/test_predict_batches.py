@@ -17,7 +17,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
+import sftfusion._classifier as classifier_module
 from sftfusion import SFTClassifier, softmax_fusion
+from sftfusion._fusion import fuse
+from sftfusion._learning import fit_fusion
 
 TEMPERATURES = [1e-8, 1e-3, 0.1, 1.0, 1e3, float("inf")]
 
@@ -193,6 +196,40 @@ def test_device_cpu_matches_numpy_float64(iris, temperature, weights):
     assert isinstance(proba, np.ndarray)
     assert proba.dtype == np.float64
     assert np.allclose(proba, expected, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "device, expected",
+    [(None, np.ndarray), ("cpu", torch.Tensor), (torch.device("cpu"), torch.Tensor)],
+)
+def test_device_selects_fusion_array_type(iris, monkeypatch, device, expected):
+    X, y = iris
+    fused_types = []
+
+    def recording_fuse(probas, **params):
+        fused_types.append(type(probas))
+        return fuse(probas, **params)
+
+    monkeypatch.setattr(classifier_module, "fuse", recording_fuse)
+    model = SFTClassifier(iris_members(), device=device).fit(X, y)
+    model.predict_proba(X)
+    assert len(fused_types) == 1
+    assert issubclass(fused_types[0], expected)
+
+
+@pytest.mark.parametrize("device", [None, "cpu"])
+def test_device_reaches_learned_fusion(iris, monkeypatch, device):
+    X, y = iris
+    devices = []
+
+    def recording_fit_fusion(*args, **params):
+        devices.append(params["device"])
+        return fit_fusion(*args, **params)
+
+    monkeypatch.setattr(classifier_module, "fit_fusion", recording_fit_fusion)
+    SFTClassifier(iris_members(), temperature="learn", device=device, cv=3).fit(X, y)
+    expected = None if device is None else torch.device("cpu")
+    assert devices == [expected]
 
 
 @pytest.mark.parametrize("temperature", TEMPERATURES)
