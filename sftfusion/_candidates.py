@@ -8,6 +8,7 @@ GridSearchCV's ``cv_results_``.
 """
 
 import math
+from numbers import Real
 
 import numpy as np
 from scipy.stats import rankdata
@@ -22,28 +23,62 @@ def score_subset(out_of_fold, names, prior, settings):
     """Score one member subset at every temperature and pool, on every fold.
 
     Returns an array of shape (n_temperatures * n_pools, n_splits), the rows in
-    the order temperatures x pools.
+    the order temperatures x pools, and a list of messages, one for each score
+    that failed and was set to ``settings["error_score"]``.
     """
     holder = _FusedPrediction(settings["classes"])
     y_labels, weight = settings["y_labels"], settings["sample_weight"]
-    rows = []
+    rows, failures = [], []
     for temperature in settings["temperatures"]:
         for pool in settings["pools"]:
             row = []
-            for train, test in settings["splits"]:
-                fused = _fuse_fold(
-                    out_of_fold, names, prior, temperature, pool, train, test, settings
-                )
+            for split, (train, test) in enumerate(settings["splits"]):
                 score_params = (
                     {"sample_weight": weight[test]}
                     if settings["weighted_scores"]
                     else {}
                 )
-                row.append(
-                    settings["scorer"](holder, fused, y_labels[test], **score_params)
-                )
+                try:
+                    fused = _fuse_fold(
+                        out_of_fold,
+                        names,
+                        prior,
+                        temperature,
+                        pool,
+                        train,
+                        test,
+                        settings,
+                    )
+                    X_test = settings["X_tests"][split]
+                    holder.set_fold(X_test, fused)
+                    score = settings["scorer"](
+                        holder, X_test, y_labels[test], **score_params
+                    )
+                except Exception as exc:
+                    if settings["error_score"] == "raise":
+                        raise
+                    score = settings["error_score"]
+                    failures.append(
+                        f"members={tuple(names)!r}, temperature={temperature!r}, "
+                        f"pool={pool!r}, split {split}: {type(exc).__name__}: {exc}"
+                    )
+                row.append(_check_score(score, settings["scorer"]))
             rows.append(row)
-    return np.asarray(rows, dtype=np.float64)
+    return np.asarray(rows, dtype=np.float64), failures
+
+
+def _check_score(score, scorer):
+    """Return ``score`` as a float, raising TypeError unless it is one number."""
+    if isinstance(score, Real):
+        return float(score)
+    is_scalar_array = isinstance(score, np.ndarray) and score.ndim == 0
+    if is_scalar_array and score.dtype.kind in "biuf":
+        return float(score)
+    raise TypeError(
+        f"The scorer {scorer!r} must return one number per test fold; got "
+        f"{type(score).__name__} {score!r}. MemberSearchCV ranks candidates by a "
+        "single metric: pass one scorer, or a callable that returns a float."
+    )
 
 
 def _fuse_fold(out_of_fold, names, prior, temperature, pool, train, test, settings):
@@ -126,10 +161,12 @@ def results_table(subsets, names, temperatures, pools, scores):
 
 
 class _FusedPrediction(ClassifierMixin, BaseEstimator):
-    """A stand-in for a fitted ensemble that scorers call with fused probabilities.
+    """A stand-in for a fitted ensemble that scorers call on one test fold.
 
-    Its ``X`` is the array of fused probabilities itself, so that any scikit-learn
-    scorer can score a candidate without refitting or re-predicting the members.
+    ``set_fold`` gives it the test fold's X, as the scorer receives it, and the
+    fused probabilities of those rows. Its predict methods return them for that
+    X, so that any scorer, including a callable that reads the features of X,
+    scores a candidate without refitting or re-predicting the members.
 
     Parameters
     ----------
@@ -144,12 +181,24 @@ class _FusedPrediction(ClassifierMixin, BaseEstimator):
     def classes_(self):
         return self.classes
 
+    def set_fold(self, X, proba):
+        """Store the test fold's X and the fused probabilities of its rows."""
+        self._X = X
+        self._proba = proba
+
     def predict_proba(self, X):
-        return X
+        if X is not self._X:
+            raise ValueError(
+                "The scorer passed an input to predict or predict_proba other "
+                "than the test fold it received. MemberSearchCV scores the stored "
+                "probabilities of that fold, so a callable scorer must predict "
+                "its X argument unchanged, not a copy, conversion or part of it."
+            )
+        return self._proba
 
     def predict_log_proba(self, X):
         with np.errstate(divide="ignore"):
-            return np.log(X)
+            return np.log(self.predict_proba(X))
 
     def predict(self, X):
-        return self.classes[np.argmax(X, axis=1)]
+        return self.classes[np.argmax(self.predict_proba(X), axis=1)]

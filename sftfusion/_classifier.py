@@ -28,7 +28,7 @@ from sftfusion._compat import (
     _BaseComposition,
     _fit_context,
 )
-from sftfusion._crossfit import check_partition, cross_fit_members
+from sftfusion._crossfit import check_partition, cross_fit_members, indexable
 from sftfusion._fusion import fuse
 from sftfusion._html_repr import members_visual_block
 from sftfusion._learning import fit_fusion
@@ -49,6 +49,14 @@ from sftfusion._validation import (
     check_temperature,
     check_weights,
     is_learn,
+)
+
+# Fitted attributes that fit sets only for some parameters or members.
+_CONDITIONAL_ATTRIBUTES = (
+    "member_temperatures_",
+    "cv_results_",
+    "n_features_in_",
+    "feature_names_in_",
 )
 
 
@@ -334,6 +342,11 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
         self : SFTClassifier
             The fitted estimator.
         """
+        # A previous fit's member_temperatures_ would otherwise stay in use,
+        # because predict applies it whenever it exists.
+        for attribute in _CONDITIONAL_ATTRIBUTES:
+            self.__dict__.pop(attribute, None)
+
         active = validate_members(
             self.estimators, reserved=set(self._get_param_names())
         )
@@ -439,7 +452,7 @@ class SFTClassifier(ClassifierMixin, _BaseComposition):
         ``cv_results_``.
         """
         cv = check_cv(self.cv, y_labels, classifier=True)
-        splits = list(cv.split(X, y_labels))
+        splits = list(cv.split(indexable(X), y_labels))
         check_partition(splits, len(y_labels))
         out_of_fold, fitted = cross_fit_members(
             names,

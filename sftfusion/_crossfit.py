@@ -62,6 +62,7 @@ def cross_fit_members(
     n_jobs,
     verbose,
     memory=None,
+    source="SFTClassifier",
 ):
     """Fit the members on every training fold and return their held-out probabilities.
 
@@ -86,6 +87,8 @@ def cross_fit_members(
         Print one timed line per fit.
     memory : object with joblib.Memory's interface or None, default=None
         Cache of the member fits, from :func:`~sftfusion._members.check_cache`.
+    source : str, default="SFTClassifier"
+        The estimator that progress lines name.
 
     Returns
     -------
@@ -95,7 +98,7 @@ def cross_fit_members(
         The members to predict with.
     """
     n_samples = sum(len(test) for _, test in splits)
-    X_rows, y_rows, weight_rows = (_indexable(data) for data in (X, y, sample_weight))
+    X_rows, y_rows, weight_rows = (indexable(data) for data in (X, y, sample_weight))
     jobs = []
     for index, member in enumerate(members):
         if isinstance(member, FrozenEstimator):
@@ -117,6 +120,7 @@ def cross_fit_members(
             progress=_progress(names[index], fold, len(splits), position, len(jobs))
             if verbose
             else None,
+            source=source,
         )
         for position, (index, fold, train, test) in enumerate(jobs, start=1)
     )
@@ -148,16 +152,24 @@ def _progress(name, fold, n_folds, position, total):
     return f"({position} of {total}) Processing {name}, {where}"
 
 
-def _indexable(data):
+def indexable(data):
     """Return ``data`` in a form whose rows ``_safe_indexing`` can take.
 
     Arrays, lists, pandas objects and CSR/CSC matrices are returned as they are.
-    Other sparse formats become CSR, and other array-likes numpy arrays.
+    Other sparse formats become CSR. A dict of arrays, an input that skorch
+    accepts, becomes a skorch ``SliceDict``, a dict whose rows can be indexed
+    and that scikit-learn's splitters can count. Other array-likes become numpy
+    arrays.
     """
     if data is None:
         return None
     if sparse.issparse(data):
         return data if data.format in ("csr", "csc") else data.tocsr()
+    if isinstance(data, dict):
+        # skorch imports torch, so only a dict input imports it.
+        from skorch.helper import SliceDict
+
+        return data if isinstance(data, SliceDict) else SliceDict(**data)
     if isinstance(data, list | tuple | np.ndarray) or hasattr(data, "iloc"):
         return data
     if hasattr(data, "shape") and hasattr(data, "__getitem__"):
@@ -165,7 +177,7 @@ def _indexable(data):
     return np.asarray(data)
 
 
-def _fit_one(member, name, data, classes, train, test, memory, progress):
+def _fit_one(member, name, data, classes, train, test, memory, progress, source):
     """Fit one member on the ``train`` rows of ``data`` = (X, y, sample_weight).
 
     ``train`` None means all rows. Returns the fitted member and its aligned
@@ -194,7 +206,7 @@ def _fit_one(member, name, data, classes, train, test, memory, progress):
         )
     if progress is not None:
         seconds = time.perf_counter() - start
-        print(format_progress("SFTClassifier", progress, seconds), flush=True)
+        print(format_progress(source, progress, seconds), flush=True)
     return member, proba
 
 

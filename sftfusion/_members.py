@@ -20,6 +20,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_memory, has_fit_parameter
 
 from sftfusion._backend import is_torch_tensor
+from sftfusion._hashing import fit_key
 from sftfusion._validation import check_probabilities
 
 DROP = "drop"
@@ -197,36 +198,40 @@ def fit_estimator(name, estimator, X, y, fit_params, memory=None):
     """Fit ``estimator`` on X and y and return the fitted estimator.
 
     With a ``memory`` (see :func:`check_cache`), the fit is looked up in its
-    cache first. The cache key is the estimator's class and parameters (a hash
-    of the unfitted estimator, nested estimators included) together with X, y
-    and ``fit_params``, which hold the sample weights. The member's name is not
-    part of it. A hit returns the fitted estimator loaded from the cache and
-    leaves ``estimator`` unfitted. A FrozenEstimator is never fitted, so it is
-    never cached.
+    cache first. The cache key (see :func:`~sftfusion._hashing.fit_key`) is the
+    estimator's class and parameters (a hash of the unfitted estimator, nested
+    estimators included) together with X, y and ``fit_params``, which hold the
+    sample weights. The member's name is not part of it, and neither is whether
+    X reaches a joblib worker as a memmap. A hit returns the fitted estimator
+    loaded from the cache and leaves ``estimator`` unfitted. A FrozenEstimator
+    is never fitted, so it is never cached.
     """
     if memory is None or isinstance(estimator, FrozenEstimator):
         call_member(name, estimator, "fit", X, y, **fit_params)
         return estimator
     try:
-        key = joblib.hash(estimator)
+        key = fit_key(estimator, X, y, fit_params)
     except pickle.PicklingError as exc:
         raise ValueError(
             f"The {describe(name, estimator)} cannot be cached with 'memory', "
             f"because its parameters cannot be pickled: {exc}. Define the "
             "functions and classes it uses at module level, or set memory=None."
         ) from exc
-    cached_fit = memory.cache(_fit_for_cache, ignore=["estimator", "name"])
+    cached_fit = memory.cache(
+        _fit_for_cache, ignore=["X", "y", "fit_params", "estimator", "name"]
+    )
     fitted = cached_fit(key, X, y, fit_params, estimator, name)
     return pickle.loads(fitted) if isinstance(fitted, bytes) else fitted
 
 
-def _fit_for_cache(estimator_key, X, y, fit_params, estimator, name):
+def _fit_for_cache(key, X, y, fit_params, estimator, name):
     """Fit ``estimator`` and return it pickled; the function the member cache wraps.
 
-    joblib keys its cache on the arguments it does not ignore: ``estimator_key``
-    (the hash of the unfitted estimator), X, y and ``fit_params``. joblib.Memory
-    and joblib's workers refer to this function by its module and name, so it
-    must stay at module level.
+    joblib keys its cache on the arguments it does not ignore, here only
+    ``key``, the :func:`~sftfusion._hashing.fit_key` of the unfitted
+    estimator, X, y and ``fit_params``. joblib.Memory and joblib's workers
+    refer to this function by its module and name, so it must stay at module
+    level.
 
     The fitted estimator is returned as ``pickle.dumps`` bytes because joblib
     reads its own format with the pure-Python unpickler: in a GridSearchCV over

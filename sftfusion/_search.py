@@ -9,7 +9,8 @@ members, at every temperature and pool, by fusing those probabilities.
 import copy
 import itertools
 import time
-from numbers import Integral
+import warnings
+from numbers import Integral, Real
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -22,8 +23,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from sftfusion._candidates import results_table, score_subset
 from sftfusion._classifier import SFTClassifier
-from sftfusion._compat import _fit_context, scorer_accepts_sample_weight
-from sftfusion._crossfit import check_partition, cross_fit_members
+from sftfusion._compat import (
+    StrOptions,
+    _fit_context,
+    _safe_indexing,
+    scorer_accepts_sample_weight,
+)
+from sftfusion._crossfit import check_partition, cross_fit_members, indexable
 from sftfusion._members import (
     check_cache,
     format_progress,
@@ -69,8 +75,10 @@ class MemberSearchCV(MetaEstimatorMixin, BaseEstimator):
     scoring : str or callable, default=None
         A scikit-learn scorer name or a callable ``scorer(estimator, X, y)``, as
         in GridSearchCV. None uses the classifier's ``score``, the accuracy.
-        The scorer is called with a stand-in estimator whose ``predict_proba``
-        returns the fused probabilities of the test fold.
+        The scorer receives the test fold's X and y and a stand-in estimator
+        whose predict methods return the candidate's fused prediction of that
+        X. A callable may read the features of X, but must pass X itself, not
+        a copy or part of it, to the predict methods.
     cv : int, cross-validation generator or iterable, default=5
         The folds. An int gives :class:`~sklearn.model_selection.StratifiedKFold`
         without shuffling, as in GridSearchCV. Every sample must be in exactly
@@ -83,6 +91,14 @@ class MemberSearchCV(MetaEstimatorMixin, BaseEstimator):
         context; -1 means all processors.
     verbose : bool or int, default=False
         If True, print one timed line per fold fit and one for the scoring.
+    error_score : "raise" or float, default=np.nan
+        Score of a candidate on a test fold where learning its fusion or
+        scoring it raises, for example ``"neg_log_loss"`` on a test fold that
+        contains one class only. ``"raise"`` raises the error instead. A
+        numeric value is recorded, and one warning after the scoring lists the
+        failures. A member whose fit raises on a fold still stops the search,
+        where GridSearchCV would record ``error_score`` for the candidates
+        that contain it.
 
     Attributes
     ----------
@@ -186,6 +202,7 @@ class MemberSearchCV(MetaEstimatorMixin, BaseEstimator):
         "refit": ["boolean"],
         "n_jobs": [None, Integral],
         "verbose": ["verbose"],
+        "error_score": [StrOptions({"raise"}), Real],
     }
 
     def __init__(
@@ -199,6 +216,7 @@ class MemberSearchCV(MetaEstimatorMixin, BaseEstimator):
         refit=True,
         n_jobs=None,
         verbose=False,
+        error_score=np.nan,
     ):
         self.estimator = estimator
         self.temperatures = temperatures
@@ -208,6 +226,7 @@ class MemberSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.refit = refit
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.error_score = error_score
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, sample_weight=None, groups=None):
@@ -232,6 +251,10 @@ class MemberSearchCV(MetaEstimatorMixin, BaseEstimator):
         self : MemberSearchCV
             The fitted search.
         """
+        # A previous fit with refit=True must not leave its best_estimator_.
+        for attribute in ("best_estimator_", "refit_time_"):
+            self.__dict__.pop(attribute, None)
+
         estimator = self.estimator
         estimator._validate_params()
         active = validate_members(
@@ -239,7 +262,7 @@ class MemberSearchCV(MetaEstimatorMixin, BaseEstimator):
         )
         temperatures = _check_temperatures(self.temperatures, estimator.temperature)
         pools = _check_pools(self.pools, estimator.pool)
-        y_labels, y_for_members = check_targets(y)
+        y_labels, y_for_members = check_targets(y, "MemberSearchCV")
         sample_weight = check_sample_weight(sample_weight, len(y_labels))
         learn_weights = is_learn(estimator.weights)
         all_weights = None if learn_weights else estimator.weights
@@ -252,9 +275,22 @@ class MemberSearchCV(MetaEstimatorMixin, BaseEstimator):
             sample_weight_params(name, member, sample_weight)
         classes = np.unique(y_labels)
         self.scorer_ = check_scoring(estimator, self.scoring)
+        weighted_scores = sample_weight is not None and scorer_accepts_sample_weight(
+            self.scorer_
+        )
+        if sample_weight is not None and not weighted_scores:
+            warnings.warn(
+                f"The scorer {self.scorer_!r} does not take sample_weight, so the "
+                "test scores of MemberSearchCV are unweighted, while the member "
+                "fits and learned fusion use sample_weight. Pass a scorer that "
+                "takes sample_weight to weight the scores as well.",
+                UserWarning,
+                stacklevel=3,
+            )
 
+        X_rows = indexable(X)
         cv = check_cv(self.cv, y_labels, classifier=True)
-        splits = list(cv.split(X, y_labels, groups))
+        splits = list(cv.split(X_rows, y_labels, groups))
         check_partition(
             splits,
             len(y_labels),
@@ -274,6 +310,7 @@ class MemberSearchCV(MetaEstimatorMixin, BaseEstimator):
             n_jobs=self.n_jobs,
             verbose=self.verbose,
             memory=check_cache(estimator.memory),
+            source="MemberSearchCV",
         )
         self.fit_time_ = time.perf_counter() - start
 
@@ -285,14 +322,15 @@ class MemberSearchCV(MetaEstimatorMixin, BaseEstimator):
             if prior[list(subset)].sum() > 0
         ]
         settings = {
+            "X_tests": [_safe_indexing(X_rows, test) for _, test in splits],
             "y_labels": y_labels,
             "y_index": np.searchsorted(classes, y_labels),
             "sample_weight": sample_weight,
             "splits": splits,
             "classes": classes,
             "scorer": self.scorer_,
-            "weighted_scores": sample_weight is not None
-            and scorer_accepts_sample_weight(self.scorer_),
+            "weighted_scores": weighted_scores,
+            "error_score": self.error_score,
             "temperatures": temperatures,
             "pools": pools,
             "learn_weights": learn_weights,
@@ -331,7 +369,7 @@ class MemberSearchCV(MetaEstimatorMixin, BaseEstimator):
         Returns an array with one row per candidate and one column per split.
         """
         start = time.perf_counter()
-        scores = Parallel(n_jobs=self.n_jobs)(
+        results = Parallel(n_jobs=self.n_jobs)(
             delayed(score_subset)(
                 out_of_fold[list(subset)],
                 [names[index] for index in subset],
@@ -340,7 +378,17 @@ class MemberSearchCV(MetaEstimatorMixin, BaseEstimator):
             )
             for subset, prior in zip(subsets, priors, strict=True)
         )
-        scores = np.concatenate(scores)
+        scores = np.concatenate([subset_scores for subset_scores, _ in results])
+        failures = [failure for _, found in results for failure in found]
+        if failures:
+            warnings.warn(
+                f"{len(failures)} of {scores.size} test scores failed and were set "
+                f"to error_score={settings['error_score']!r}. Set "
+                "error_score='raise' to raise the error instead. The first "
+                f"failure: {failures[0]}",
+                UserWarning,
+                stacklevel=4,
+            )
         if self.verbose:
             message = (
                 f"Scored {len(scores)} candidates on {len(settings['splits'])} folds"

@@ -285,15 +285,16 @@ def check_sample_weight(sample_weight, n_samples):
     return weight
 
 
-def check_targets(y):
+def check_targets(y, estimator_name="SFTClassifier"):
     """Check y and return its labels as a 1-D array and the y to give the members.
 
     Members get y as passed, unless it is a column vector, which they get raveled
-    (with scikit-learn's DataConversionWarning).
+    (with scikit-learn's DataConversionWarning). ``estimator_name`` names the
+    estimator in the message for a missing y.
     """
     if y is None:
         raise ValueError(
-            "SFTClassifier requires y to be passed, but the target y is None."
+            f"{estimator_name} requires y to be passed, but the target y is None."
         )
     labels = column_or_1d(y, warn=True)
     assert_all_finite(labels, input_name="y")

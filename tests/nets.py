@@ -37,9 +37,37 @@ def tiny_net(**params):
         "verbose": 0,
     }
     settings.update(params)
-    return NeuralNetClassifier(TinyMLP, **settings)
+    module = settings.pop("module", TinyMLP)
+    return NeuralNetClassifier(module, **settings)
 
 
 def scaled_float32(X):
     """Return X standardised and as float32, the input the skorch nets expect."""
     return StandardScaler().fit_transform(X).astype(np.float32)
+
+
+class TwoInputMLP(torch.nn.Module):
+    """A perceptron over two named inputs, for X given as a dict of arrays."""
+
+    def __init__(self, n_left=2, n_right=2, n_outputs=3, hidden=8):
+        super().__init__()
+        self.left = torch.nn.Linear(n_left, hidden)
+        self.right = torch.nn.Linear(n_right, hidden)
+        self.output = torch.nn.Linear(hidden, n_outputs)
+
+    def forward(self, left, right):
+        return self.output(torch.relu(self.left(left) + self.right(right)))
+
+
+def two_input_net(**params):
+    """Return an unfitted skorch classifier around TwoInputMLP.
+
+    Its X is a dict with the arrays "left" and "right", as skorch accepts.
+    """
+    return tiny_net(module=TwoInputMLP, **params)
+
+
+def split_columns(X):
+    """Return X as the dict of two column blocks that two_input_net takes."""
+    half = X.shape[1] // 2
+    return {"left": X[:, :half], "right": X[:, half:]}

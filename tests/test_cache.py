@@ -1,6 +1,7 @@
 """Tests of the member cache: SFTClassifier's ``memory`` parameter."""
 
 import pathlib
+import sys
 import threading
 
 import joblib
@@ -17,7 +18,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
-from sftfusion import SFTClassifier
+from sftfusion import SFTClassifier, _hashing
+from sftfusion._hashing import register_main_global
 
 
 class CountingNB(GaussianNB):
@@ -234,6 +236,26 @@ def test_cache_skorch_member(iris, tmp_path, torch_single_thread):
     assert not np.array_equal(other_seed.predict_proba(X), plain.predict_proba(X))
 
 
+def test_cache_tensor_input_and_parameter(iris, tmp_path, torch_single_thread):
+    X, y = iris
+    X = scaled_float32(X)
+
+    def fit(seed):
+        torch.manual_seed(seed)
+        class_weight = torch.tensor([1.0, 2.0, 1.0])
+        net = tiny_net(criterion__weight=class_weight)
+        # A new tensor with the same values on every fit.
+        return SFTClassifier([("net", net)], memory=tmp_path).fit(
+            torch.from_numpy(X.copy()), torch.from_numpy(y.copy())
+        )
+
+    first = fit(0)
+    # Another seed would give other initial weights: only a cache hit ignores it.
+    second = fit(1)
+    assert cached_results(tmp_path) == 1
+    assert np.array_equal(second.predict_proba(X), first.predict_proba(X))
+
+
 def test_cache_pandas_input(iris, tmp_path):
     X, y = iris
     frame = pd.DataFrame(X, columns=["sl", "sw", "pl", "pw"])
@@ -320,3 +342,59 @@ def test_cache_unpicklable_fitted_member_not_stored(iris, tmp_path):
     assert cached_results(tmp_path) == 1
     uncached = SFTClassifier(estimators).fit(X, y)
     assert np.array_equal(model.predict_proba(X), uncached.predict_proba(X))
+
+
+def test_cache_memmap_input_hits_cache(iris, tmp_path):
+    X, y = iris
+    # loky hands arrays above 1 MB to its workers as memmaps.
+    mapped = np.memmap(tmp_path / "X.dat", dtype=X.dtype, mode="w+", shape=X.shape)
+    mapped[:] = X
+    mapped.flush()
+    SFTClassifier(members(), memory=tmp_path / "cache").fit(mapped, y)
+    assert len(CountingNB.fits) == 2
+    SFTClassifier(members(), memory=tmp_path / "cache").fit(X, y)
+    assert len(CountingNB.fits) == 2
+
+
+def script_class(name, monkeypatch):
+    """Return a GaussianNB subclass that poses as defined in the running script.
+
+    Classes of ``__main__`` reach joblib's worker processes pickled by value,
+    so the workers cannot find them by name.
+    """
+    cls = type(name, (GaussianNB,), {"__module__": "__main__"})
+    monkeypatch.setattr(sys.modules["__main__"], name, cls, raising=False)
+    return cls
+
+
+def test_cache_script_class_in_worker_processes(iris, tmp_path, monkeypatch):
+    X, y = iris
+    ScriptNB = script_class("ScriptNB", monkeypatch)
+    params = {"temperature": "learn", "cv": 3, "memory": tmp_path}
+    parallel = SFTClassifier([("nb", ScriptNB())], n_jobs=2, **params).fit(X, y)
+    assert cached_results(tmp_path) == 4
+
+    # The main process finds every fit that the workers stored.
+    sequential = SFTClassifier([("nb", ScriptNB())], **params).fit(X, y)
+    assert cached_results(tmp_path) == 4
+    assert type(sequential.named_estimators_["nb"]) is ScriptNB
+    assert np.array_equal(parallel.predict_proba(X), sequential.predict_proba(X))
+
+
+def test_register_main_global_keeps_script_names(monkeypatch):
+    monkeypatch.setattr(_hashing, "_REGISTERED_IN_MAIN", {})
+    main = sys.modules["__main__"]
+    ScriptNB = script_class("ScriptNB", monkeypatch)
+    other = type("ScriptNB", (GaussianNB,), {"__module__": "__main__"})
+    assert not register_main_global(other)
+    assert main.ScriptNB is ScriptNB
+    assert not register_main_global(lambda X: X)
+    assert not register_main_global(GaussianNB)
+
+    monkeypatch.delattr(main, "ScriptNB")
+    assert register_main_global(other)
+    assert main.ScriptNB is other
+    # A name that it set itself may be set again, for a redefined class.
+    redefined = type("ScriptNB", (GaussianNB,), {"__module__": "__main__"})
+    assert register_main_global(redefined)
+    assert main.ScriptNB is redefined

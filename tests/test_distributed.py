@@ -5,6 +5,8 @@ every task and every fitted member travels between processes by pickle, as on a
 real cluster.
 """
 
+import sys
+
 import joblib
 import numpy as np
 import pytest
@@ -160,3 +162,19 @@ def test_dask_member_search_equals_default_backend(dask_client, iris_float32):
         assert np.array_equal(remote.cv_results_[key], local.cv_results_[key])
     assert remote.best_params_ == local.best_params_
     assert np.array_equal(remote.predict_proba(X), local.predict_proba(X))
+
+
+def test_dask_cache_with_script_class(dask_client, iris_float32, tmp_path, monkeypatch):
+    X, y = iris_float32
+    # A class of the running script reaches the workers pickled by value.
+    ScriptNB = type("ScriptNB", (GaussianNB,), {"__module__": "__main__"})
+    monkeypatch.setattr(sys.modules["__main__"], "ScriptNB", ScriptNB, raising=False)
+    grid = {"temperature": [0.3, 3.0]}
+    cached = SFTClassifier([("nb", ScriptNB())], memory=tmp_path)
+    remote = fit_on("dask", GridSearchCV(cached, grid, cv=3, n_jobs=2), X, y)
+    assert len(list(tmp_path.rglob("output.pkl"))) == 3 + 1
+
+    local = GridSearchCV(SFTClassifier([("nb", ScriptNB())]), grid, cv=3).fit(X, y)
+    assert np.array_equal(
+        remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"]
+    )

@@ -4,7 +4,10 @@ import itertools
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
+import torch
+from nets import scaled_float32, split_columns, two_input_net
 from sklearn.datasets import load_breast_cancer
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
@@ -315,6 +318,32 @@ def test_classifier_predict_uses_learned_parameters(cancer):
     # softmax_fusion renormalises weights_, which can move it by an ulp.
     assert np.allclose(model.predict_proba(X), expected, atol=1e-12, rtol=0)
     assert model.member_temperatures_.shape == (3,)
+
+
+def test_classifier_refit_drops_previous_learned_attributes(cancer):
+    X, y = cancer
+    frame = pd.DataFrame(X, columns=[f"f{index}" for index in range(X.shape[1])])
+    model = SFTClassifier(cancer_members(), calibrate_members=True, cv=3)
+    model.fit(frame, y)
+    assert hasattr(model, "member_temperatures_")
+    assert hasattr(model, "feature_names_in_")
+
+    model.set_params(calibrate_members=False).fit(X, y)
+    assert not hasattr(model, "member_temperatures_")
+    assert not hasattr(model, "cv_results_")
+    assert not hasattr(model, "feature_names_in_")
+    fresh = SFTClassifier(cancer_members()).fit(X, y)
+    assert np.array_equal(model.predict_proba(X), fresh.predict_proba(X))
+
+
+def test_classifier_learned_dict_input(iris, torch_single_thread):
+    X, y = iris
+    X = split_columns(scaled_float32(X))
+    torch.manual_seed(0)
+    model = SFTClassifier([("net", two_input_net())], temperature="learn", cv=3)
+    model.fit(X, y)
+    assert len(model.cv_results_["name"]) == 2
+    assert model.predict_proba(X).shape == (len(y), 3)
 
 
 class CountingNB(GaussianNB):

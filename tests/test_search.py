@@ -7,13 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from nets import scaled_float32, tiny_net
+from nets import scaled_float32, split_columns, tiny_net, two_input_net
 from sklearn.base import clone
+from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, log_loss
 from sklearn.model_selection import (
     GridSearchCV,
     GroupKFold,
+    KFold,
     ShuffleSplit,
     StratifiedKFold,
     cross_val_predict,
@@ -360,6 +362,23 @@ def test_search_skorch_member(iris, torch_single_thread):
     assert search.predict(X).shape == y.shape
 
 
+def test_search_dict_input(iris, torch_single_thread):
+    X, y = iris
+    X = split_columns(scaled_float32(X))
+
+    def search():
+        torch.manual_seed(0)
+        estimator = SFTClassifier([("net", two_input_net())])
+        return MemberSearchCV(estimator, temperatures=[0.5, 1.0], cv=3).fit(X, y)
+
+    first, second = search(), search()
+    assert np.all(np.isfinite(first.cv_results_["mean_test_score"]))
+    assert first.predict(X).shape == y.shape
+    assert np.array_equal(
+        first.cv_results_["split0_test_score"], second.cv_results_["split0_test_score"]
+    )
+
+
 def test_search_verbose_prints_progress(iris, capsys):
     X, y = iris
     MemberSearchCV(
@@ -367,6 +386,9 @@ def test_search_verbose_prints_progress(iris, capsys):
     ).fit(X, y)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 4 + 1
+    fold = r"\[MemberSearchCV\] \.+ \(1 of 4\) Processing nb, fold 1 of 2, total=.*"
+    assert re.fullmatch(fold, lines[0])
+    assert all(line.startswith("[MemberSearchCV] ") for line in lines)
     pattern = r"\[MemberSearchCV\] \.+ Scored 6 candidates on 2 folds, total=.*"
     assert re.fullmatch(pattern, lines[4])
 
@@ -381,6 +403,127 @@ def test_search_refit_false_has_no_predict(iris):
     assert "created with refit=False" in str(info.value.__cause__)
 
 
+def test_search_refit_false_drops_previous_best_estimator(iris):
+    X, y = iris
+    search = MemberSearchCV(SFTClassifier(members()), cv=3).fit(X, y)
+    assert hasattr(search, "best_estimator_")
+    search.set_params(refit=False).fit(X, y)
+    assert not hasattr(search, "best_estimator_")
+    assert not hasattr(search, "refit_time_")
+    assert not hasattr(search, "n_features_in_")
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    """Breast cancer features and 0/1 labels, a small real binary problem."""
+    return load_breast_cancer(return_X_y=True)
+
+
+def tumour_cost(estimator, X, y):
+    """Return minus the summed feature 1 of the samples of class 0 predicted 1.
+
+    A cost-sensitive scorer: it reads a feature of X, not only the predictions.
+    """
+    missed = (estimator.predict(X) == 1) & (y == 0)
+    return -float(np.sum(X[missed, 1]))
+
+
+def test_search_callable_scorer_reads_test_features(cancer):
+    X, y = cancer
+    names = ["nb", "tree"]
+    estimators = [("nb", GaussianNB()), members()[1]]
+    search = MemberSearchCV(SFTClassifier(estimators), scoring=tumour_cost, cv=3)
+    search.fit(X, y)
+    grid = GridSearchCV(
+        SFTClassifier(estimators),
+        subset_grid(names, [1.0], ["linear"]),
+        scoring=tumour_cost,
+        cv=3,
+    ).fit(X, y)
+    grid_scores = {
+        candidate_key(params, names): score
+        for params, score in zip(
+            grid.cv_results_["params"], grid.cv_results_["mean_test_score"], strict=True
+        )
+    }
+    for params, score in zip(
+        search.cv_results_["params"], search.cv_results_["mean_test_score"], strict=True
+    ):
+        assert score == grid_scores[candidate_key(params, names)]
+
+
+def test_search_scorer_predicting_other_input_rejected(iris):
+    X, y = iris
+
+    def copying_scorer(estimator, X, y):
+        return float(np.mean(estimator.predict(X.copy()) == y))
+
+    search = MemberSearchCV(
+        SFTClassifier(members()), scoring=copying_scorer, cv=3, error_score="raise"
+    )
+    with pytest.raises(ValueError, match="other than the test fold it received"):
+        search.fit(X, y)
+
+
+def test_search_failed_scores_set_to_error_score(iris):
+    X, y = iris
+    # Without shuffling, each test fold of the sorted iris contains one class, on
+    # which log-loss is undefined.
+    estimators = members()[:2]
+    params = {"scoring": "neg_log_loss", "cv": KFold(3)}
+    failed = "9 of 9 test scores failed and were set to error_score=nan"
+    with pytest.warns(UserWarning, match=failed):
+        search = MemberSearchCV(SFTClassifier(estimators), **params).fit(X, y)
+    assert np.all(np.isnan(search.cv_results_["split0_test_score"]))
+    with pytest.warns(UserWarning, match="split 0: ValueError: y_true contains only"):
+        search = MemberSearchCV(
+            SFTClassifier(estimators), error_score=-1.0, **params
+        ).fit(X, y)
+    assert np.all(search.cv_results_["mean_test_score"] == -1.0)
+
+    grid = GridSearchCV(
+        SFTClassifier(estimators),
+        subset_grid(["nb", "tree"], [1.0], ["linear"]),
+        error_score=-1.0,
+        **params,
+    )
+    with pytest.warns(UserWarning):
+        grid.fit(X, y)
+    assert np.all(grid.cv_results_["mean_test_score"] == -1.0)
+
+    search = MemberSearchCV(SFTClassifier(estimators), error_score="raise", **params)
+    with pytest.raises(ValueError, match="y_true contains only one label"):
+        search.fit(X, y)
+
+
+@pytest.mark.parametrize("score", [{"accuracy": 1.0}, np.array([1.0, 2.0]), "1.0"])
+def test_search_scorer_returning_non_number_rejected(iris, score):
+    X, y = iris
+    search = MemberSearchCV(
+        SFTClassifier(members()[:1]), scoring=lambda *args: score, cv=3
+    )
+    with pytest.raises(TypeError, match="must return one number per test fold"):
+        search.fit(X, y)
+
+
+def test_search_unweighted_scorer_warns(iris):
+    X, y = iris
+    weight = np.random.default_rng(0).uniform(0.2, 2.0, len(y))
+
+    def accuracy(estimator, X, y):
+        return float(np.mean(estimator.predict(X) == y))
+
+    search = MemberSearchCV(SFTClassifier(members()[:2]), scoring=accuracy, cv=3)
+    with pytest.warns(UserWarning, match="does not take sample_weight"):
+        search.fit(X, y, sample_weight=weight)
+
+
+def test_search_missing_target_names_search(iris):
+    X, _ = iris
+    with pytest.raises(ValueError, match="MemberSearchCV requires y to be passed"):
+        MemberSearchCV(SFTClassifier(members()), cv=3).fit(X, None)
+
+
 @pytest.mark.parametrize(
     "params, match",
     [
@@ -391,6 +534,7 @@ def test_search_refit_false_has_no_predict(iris):
         ({"pools": ["linear", "max"]}, r"'pools' parameter must be one of .*'max'"),
         ({"cv": ShuffleSplit(3, random_state=0)}, "MemberSearchCV scores every"),
         ({"scoring": 3}, "The 'scoring' parameter of MemberSearchCV"),
+        ({"error_score": "skip"}, "The 'error_score' parameter of MemberSearchCV"),
     ],
 )
 def test_search_invalid_parameters_rejected(iris, params, match):

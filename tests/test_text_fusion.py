@@ -55,12 +55,14 @@ def test_text_members_fused(tiny_model, fresh_cache):
 
 def test_text_members_learned_in_workers(tiny_model, fresh_cache):
     params = {"temperature": "learn", "weights": "learn", "cv": 2}
-    here = SFTClassifier(text_members(tiny_model), **params).fit(TEXTS, LABELS)
-    workers = SFTClassifier(text_members(tiny_model), n_jobs=2, **params)
-    workers.fit(TEXTS, LABELS)
-    assert workers.temperature_ == pytest.approx(here.temperature_, rel=1e-4)
-    assert np.allclose(workers.weights_, here.weights_, atol=1e-4)
-    assert np.allclose(workers.predict_proba(TEXTS), here.predict_proba(TEXTS))
+    sequential = SFTClassifier(text_members(tiny_model), **params)
+    sequential.fit(TEXTS, LABELS)
+    parallel = SFTClassifier(text_members(tiny_model), n_jobs=2, **params)
+    parallel.fit(TEXTS, LABELS)
+    assert parallel.temperature_ == pytest.approx(sequential.temperature_, rel=1e-4)
+    assert np.allclose(parallel.weights_, sequential.weights_, atol=1e-4)
+    expected = sequential.predict_proba(TEXTS)
+    assert np.allclose(parallel.predict_proba(TEXTS), expected)
 
 
 ADJECTIVES = {
