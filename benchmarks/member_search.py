@@ -20,10 +20,10 @@ threadpoolctl), so the ratios count work, not parallelism. On a shared machine
 the CPU time of the process is the steadier measure, so the script reports the
 ratios of both wall time and CPU time.
 
-GridSearchCV still calls each candidate's members on the test fold and loads
-them from the cache, about 24 times per member and fold where the anchor
-predicts once, so its ratio falls as the members' fits get costlier than their
-predictions. ``--epochs`` sets the Transformer's training epochs to show that.
+GridSearchCV still loads each candidate's members from the cache and calls
+them on the test fold, about 24 times per member and fold, where the anchor
+predicts once. Its ratio therefore falls as the members' fits get costlier than
+their predictions. ``--epochs`` sets the Transformer's training epochs to show that.
 
 Usage::
 

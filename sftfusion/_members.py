@@ -234,9 +234,9 @@ def _fit_for_cache(key, X, y, fit_params, estimator, name):
     level.
 
     The fitted estimator is returned as ``pickle.dumps`` bytes because joblib
-    reads its own format with the pure-Python unpickler: in a GridSearchCV over
+    reads its own format with the pure-Python unpickler. In a GridSearchCV over
     member subsets on the digits, loading 482 cached members took 34 s that way,
-    70 ms each, while C ``pickle.loads`` loads a 100-tree forest in about 9 ms.
+    70 ms each. C ``pickle.loads`` loads a 100-tree forest in about 9 ms.
     A fitted estimator that cannot be pickled is returned as it is, and joblib
     then warns that it cannot cache it.
     """

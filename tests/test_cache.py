@@ -144,7 +144,7 @@ def test_cache_key_ignores_names_and_verbose(iris, tmp_path, capsys):
     assert "Processing a_renamed" in capsys.readouterr().out
 
 
-def test_cache_grid_search_fits_each_member_once_per_fold(iris, tmp_path):
+def test_cache_grid_search_fits_once_per_fold(iris, tmp_path):
     X, y = iris
     grid = {
         "b": [CountingNB(var_smoothing=1e-3), "drop"],

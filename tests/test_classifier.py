@@ -251,10 +251,11 @@ def test_classifier_n_jobs_fits_in_workers(iris):
     ]
     sequential = SFTClassifier(members).fit(X, y)
     parallel = SFTClassifier(members, n_jobs=2).fit(X, y)
-    here = os.getpid()
-    assert {member.fit_process_id_ for member in sequential.estimators_} == {here}
+    main_process = os.getpid()
+    sequential_ids = {member.fit_process_id_ for member in sequential.estimators_}
+    assert sequential_ids == {main_process}
     worker_ids = {member.fit_process_id_ for member in parallel.estimators_}
-    assert here not in worker_ids
+    assert main_process not in worker_ids
 
 
 def test_classifier_verbose_prints_one_line_per_member(iris, capsys):
