@@ -38,7 +38,7 @@ import torch
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, load_digits, load_wine
 from sklearn.ensemble import RandomForestClassifier, StackingClassifier
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from sklearn.model_selection import (
@@ -52,7 +52,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sftfusion import SFTClassifier, softmax_fusion
-from sftfusion._demo import digits_members
+from sftfusion._demo import digits_members, tfidf_members
 from sftfusion._learning import fit_fusion
 from sftfusion.datasets import load_sentiment_labelled_sentences
 
@@ -90,22 +90,7 @@ def tabular_members():
 
 def text_members():
     return [
-        (
-            "word_tfidf",
-            make_pipeline(
-                TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-                LogisticRegression(C=10, max_iter=5000),
-            ),
-        ),
-        (
-            "char_tfidf",
-            make_pipeline(
-                TfidfVectorizer(
-                    analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True
-                ),
-                LogisticRegression(C=10, max_iter=5000),
-            ),
-        ),
+        *tfidf_members(),
         ("naive_bayes", make_pipeline(CountVectorizer(binary=True), MultinomialNB())),
     ]
 

@@ -287,38 +287,36 @@ def digits_members(random_state=0):
     ]
 
 
-def text_members(random_state=0):
-    """Return fine-tuned MiniLM, frozen MiniLM and two TF-IDF models as members."""
+def tfidf_members():
+    """Return word and character TF-IDF logistic regressions as members."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    from sftfusion.models import FrozenEncoderClassifier, TextTransformerClassifier
-
+    word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+    characters = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True
+    )
     return [
-        (
-            "finetuned_minilm",
-            TextTransformerClassifier(
-                max_length=32, max_epochs=2, random_state=random_state
-            ),
-        ),
-        ("frozen_minilm", FrozenEncoderClassifier()),
-        (
-            "word_tfidf",
-            make_pipeline(
-                TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-                LogisticRegression(C=10, max_iter=5000),
-            ),
-        ),
+        ("word_tfidf", make_pipeline(word, LogisticRegression(C=10, max_iter=5000))),
         (
             "char_tfidf",
-            make_pipeline(
-                TfidfVectorizer(
-                    analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True
-                ),
-                LogisticRegression(C=10, max_iter=5000),
-            ),
+            make_pipeline(characters, LogisticRegression(C=10, max_iter=5000)),
         ),
+    ]
+
+
+def text_members(random_state=0):
+    """Return fine-tuned MiniLM, frozen MiniLM and two TF-IDF models as members."""
+    from sftfusion.models import FrozenEncoderClassifier, TextTransformerClassifier
+
+    finetuned = TextTransformerClassifier(
+        max_length=32, max_epochs=2, random_state=random_state
+    )
+    return [
+        ("finetuned_minilm", finetuned),
+        ("frozen_minilm", FrozenEncoderClassifier()),
+        *tfidf_members(),
     ]
 
 
